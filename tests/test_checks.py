@@ -1,0 +1,688 @@
+"""Tests of transformer_lib.checks: the references pass, realistic wrong answers are rejected with the
+right diagnosis, and correct alternative formulations pass."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transformer_lib import checks
+from transformer_lib.attention import dot_product_attention, scaled_dot_product_attention
+from transformer_lib.layers import DecoderLayer, EncoderLayer, FeedForward
+from transformer_lib.masks import causal_mask, padding_mask
+from transformer_lib.multihead import MultiHeadAttention, merge_heads, split_heads
+from transformer_lib.positional import sinusoidal_positional_encoding
+
+
+def reference_softmax(x, dim=-1):
+    return torch.softmax(x, dim=dim)
+
+
+REFERENCES = [
+    (checks.check_softmax, reference_softmax, "softmax: all 7 cases pass"),
+    (checks.check_dot_product_attention, dot_product_attention, "dot_product_attention: all 4 cases pass"),
+    (checks.check_scaled_dot_product_attention, scaled_dot_product_attention,
+     "scaled_dot_product_attention: all 7 cases pass"),
+    (checks.check_sinusoidal_positional_encoding, sinusoidal_positional_encoding,
+     "sinusoidal_positional_encoding: all 4 cases pass"),
+    (checks.check_padding_mask, padding_mask, "padding_mask: all 4 cases pass"),
+    (checks.check_causal_mask, causal_mask, "causal_mask: all 3 cases pass"),
+    (checks.check_split_heads, split_heads, "split_heads: all 4 cases pass"),
+    (checks.check_merge_heads, merge_heads, "merge_heads: all 4 cases pass"),
+    (checks.check_multi_head_attention, MultiHeadAttention, "MultiHeadAttention: all 5 cases pass"),
+    (checks.check_feed_forward, FeedForward, "FeedForward: all 3 cases pass"),
+    (checks.check_encoder_layer, EncoderLayer, "EncoderLayer: all 4 cases pass"),
+    (checks.check_decoder_layer, DecoderLayer, "DecoderLayer: all 4 cases pass"),
+]
+
+
+def raises(match: str):
+    """``pytest.raises(AssertionError)`` whose pattern may span the lines of the message."""
+    return pytest.raises(AssertionError, match="(?s)" + match)
+
+
+def passes(check, obj, capsys) -> list[str]:
+    """Run a check that must pass; return the lines it printed (the last is the success line)."""
+    check(obj)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and lines[-1].endswith("cases pass"), lines
+    return lines
+
+
+@pytest.mark.parametrize(("check", "reference", "line"), REFERENCES, ids=lambda v: getattr(v, "__name__", ""))
+def test_reference_passes_with_one_success_line(check, reference, line, capsys):
+    lines = passes(check, reference, capsys)
+    assert lines[-1] == line
+    if isinstance(reference, type):  # one extra line: how the weights were copied
+        assert len(lines) == 2 and "copied the reference weights into your module by name" in lines[0]
+    else:
+        assert len(lines) == 1
+
+
+def test_every_check_is_exported():
+    assert sorted(checks.__all__) == sorted(check.__name__ for check, _, _ in REFERENCES)
+
+
+def test_checks_restore_the_global_rng_and_threads_and_are_deterministic(capsys):
+    torch.manual_seed(123)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    checks.check_multi_head_attention(MultiHeadAttention)
+    checks.check_scaled_dot_product_attention(scaled_dot_product_attention)
+    with raises("scores not divided"):
+        checks.check_scaled_dot_product_attention(make_attention(scale="none"))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.get_num_threads() == threads
+    first = capsys.readouterr().out
+    checks.check_multi_head_attention(MultiHeadAttention)
+    checks.check_scaled_dot_product_attention(scaled_dot_product_attention)
+    assert capsys.readouterr().out == first
+
+
+def test_worked_example_of_notebook_02():
+    x = torch.tensor([[1.0, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]])
+    w_key = torch.tensor([[0.0, 0, 1], [1, 1, 0], [0, 1, 0], [1, 1, 0]])
+    w_query = torch.tensor([[1.0, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 1]])
+    w_value = torch.tensor([[0.0, 2, 0], [0, 3, 0], [1, 0, 3], [1, 1, 0]])
+    out, _ = dot_product_attention(x @ w_query, x @ w_key, x @ w_value)
+    torch.testing.assert_close(out[0], torch.tensor([1.937, 6.683, 1.595]), atol=1e-3, rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------- softmax
+def naive_softmax(x, dim=-1):
+    e = torch.exp(x)
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, dim=-1: F.softmax(x, dim=dim),
+    lambda x, dim=-1: torch.exp(x - torch.logsumexp(x, dim=dim, keepdim=True)),
+    lambda x, dim=-1: naive_softmax(x - x.max(dim=dim, keepdim=True).values, dim),
+    lambda x, dim=-1: naive_softmax(x - x.amax(dim=dim, keepdim=True), dim).double().float(),
+], ids=["F.softmax", "logsumexp", "stable by hand", "amax"])
+def test_softmax_alternatives_pass(fn, capsys):
+    assert passes(checks.check_softmax, fn, capsys) == ["softmax: all 7 cases pass"]
+
+
+@pytest.mark.parametrize(("fn", "match"), [
+    (naive_softmax, r"case 'large values.*overflow: subtract the max before exp \(softmax is shift-invariant\)"),
+    (lambda x, dim=-1: naive_softmax(x - x.max(), dim), r"case 'large values.*not the max of the whole tensor"),
+    (lambda x, dim=-1: torch.softmax(x, -1),
+     r"case '2-D, dim=0'.*softmax over the wrong axis \(dim=1 instead of dim=0"),
+    (lambda x, dim=-1: x / x.sum(dim, keepdim=True), r"forgot the exp"),
+    (lambda x, dim=-1: torch.exp(x), r"forgot to normalise"),
+    (lambda x, dim=-1: torch.sigmoid(x), r"does not sum to 1 along dim=-1: did you normalise over the wrong dimension"),
+    (lambda x, dim=-1: torch.exp(x).sum(dim), r"should have shape \(3,\)"),
+    (lambda x, dim=-1: naive_softmax(x, dim).tolist(), r"must be a torch.Tensor; got list"),
+    (lambda x, dim=-1: torch.exp(x) / torch.exp(x).sum(dim), r"case '2-D, dim=-1'.*RuntimeError.*keepdim=True"),
+])
+def test_softmax_mistakes_are_diagnosed(fn, match):
+    with raises(match):
+        checks.check_softmax(fn)
+
+
+def test_softmax_over_another_axis_is_named():
+    def transposed_rows(x, dim=-1):  # normalises over the first axis whatever dim says (keeps shapes)
+        return torch.softmax(x, dim=0) if x.ndim > 1 else torch.softmax(x, dim=-1)
+
+    with raises(r"case '2-D, dim=-1'.*softmax over the wrong axis \(dim=0"):
+        checks.check_softmax(transposed_rows)
+
+
+# ----------------------------------------------------------------------------------------------- attention
+def make_attention(*, scale="sqrt", dim=-1, mask_mode="before", fill=float("-inf"), out_first=True, tuple_out=True,
+                   transpose_k=True, out_order="wv"):
+    """A student attention function with one switchable mistake (defaults: correct, scaled)."""
+    def attention(q, k, v, mask=None):
+        kt = k.transpose(-2, -1) if transpose_k else k
+        scores = q @ kt  # (..., T_q, T_k)
+        d_k = q.shape[-1]
+        scores = scores / {"sqrt": math.sqrt(d_k), "none": 1.0, "d_k": d_k, "d_v": math.sqrt(v.shape[-1])}[scale]
+        if mask is not None and mask_mode == "before":
+            scores = scores.masked_fill(~mask, fill)
+        if mask is not None and mask_mode == "inverted":
+            scores = scores.masked_fill(mask, fill)
+        weights = torch.softmax(scores, dim=dim)
+        if mask is not None and mask_mode == "after":
+            weights = weights.masked_fill(~mask, 0.0)
+        out = weights @ v if out_order == "wv" else v @ weights
+        if not tuple_out:
+            return out
+        return (out, weights) if out_first else (weights, out)
+    return attention
+
+
+def einsum_attention(q, k, v, mask=None):
+    scores = torch.einsum("...qd,...kd->...qk", q, k) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(mask == 0, -1e9)
+    weights = naive_softmax(scores)  # naive softmax is fine for these inputs
+    return torch.einsum("...qk,...kd->...qd", weights, v), weights
+
+
+def finfo_matmul_attention(q, k, v, mask=None):
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(k.size(-1)))
+    if mask is not None:
+        scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
+    weights = F.softmax(scores, dim=-1)
+    return torch.matmul(weights, v), weights
+
+
+def torch_sdpa_attention(q, k, v, mask=None):
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return out, scores.softmax(-1)
+
+
+@pytest.mark.parametrize("fn", [
+    make_attention(), make_attention(fill=-1e9), einsum_attention, finfo_matmul_attention, torch_sdpa_attention,
+], ids=["masked_fill -inf", "masked_fill -1e9", "einsum + naive softmax", "matmul + finfo.min + where", "F.sdpa"])
+def test_sdpa_alternatives_pass(fn, capsys):
+    assert passes(checks.check_scaled_dot_product_attention, fn, capsys) == \
+        ["scaled_dot_product_attention: all 7 cases pass"]
+
+
+@pytest.mark.parametrize(("fn", "match"), [
+    (make_attention(scale="none"), r"case 'single sequence.*scores not divided by sqrt\(d_k\)"),
+    (make_attention(scale="d_k"), r"scores divided by d_k instead of sqrt\(d_k\)"),
+    (make_attention(scale="d_v"), r"case 'd_v != d_k.*not sqrt\(d_v\)"),
+    (make_attention(dim=-2),
+     r"weights do not sum to 1 over the key axis: did you take softmax over the wrong dimension"),
+    (make_attention(dim=0), r"did you take softmax over the wrong dimension"),
+    (make_attention(mask_mode="inverted"), r"case 'padding mask.*your mask seems inverted: True means MAY attend"),
+    (make_attention(mask_mode="inverted", fill=-1e9), r"case 'padding mask.*your mask seems inverted"),
+    (make_attention(mask_mode="after"), r"case 'padding mask.*masked positions get nonzero weight / rows no longer "
+                                        r"sum to 1: apply the mask to the scores before softmax"),
+    (make_attention(mask_mode="ignored"), r"case 'padding mask.*the mask is ignored"),
+    (make_attention(scale="none", mask_mode="inverted"), r"case 'single sequence.*scores not divided"),
+    (make_attention(tuple_out=False), r"return a tuple \(out, weights\); you returned a single Tensor"),
+    (make_attention(out_first=False), r"you returned \(weights, out\): return \(out, weights\), in that order"),
+    (lambda q, k, v, mask=None: (make_attention()(q, k, v, mask)[0].transpose(-2, -1),
+                                 make_attention()(q, k, v, mask)[1]),
+     r"case 'single sequence.*out has shape \(8, 5\) but should have shape \(5, 8\)"),
+])
+def test_sdpa_mistakes_are_diagnosed(fn, match):
+    with raises(match):
+        checks.check_scaled_dot_product_attention(fn)
+
+
+def test_sdpa_mask_multiplied_and_scaled_in_place():
+    def multiply(q, k, v, mask=None):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = scores * mask
+        w = scores.softmax(-1)
+        return w @ v, w
+
+    def in_place(q, k, v, mask=None):
+        q /= math.sqrt(q.shape[-1])
+        return make_attention(scale="none")(q, k, v, mask)
+
+    with raises(r"multiplying the scores by the mask makes masked scores 0"):
+        checks.check_scaled_dot_product_attention(multiply)
+    with raises(r"changed its input `q` in place"):
+        checks.check_scaled_dot_product_attention(in_place)
+
+
+@pytest.mark.filterwarnings("ignore:The use of `x.T`")
+def test_student_exceptions_are_wrapped_with_case_and_cause():
+    def k_dot_t(q, k, v, mask=None):  # k.T reverses every dim of a 3-D/4-D tensor
+        w = torch.softmax(q @ k.T / math.sqrt(q.shape[-1]), dim=-1)
+        return w @ v, w
+
+    with raises(r"case 'batched \(B=2, H=3, T=4, d_k=8\)': your code raised "
+                                             r"RuntimeError") as info:
+        checks.check_scaled_dot_product_attention(k_dot_t)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "called with q=(2, 3, 4, 8) float32" in str(info.value)
+
+    def no_mask_argument(q, k, v):
+        return make_attention()(q, k, v)
+
+    with raises(r"case 'padding mask.*TypeError.*unexpected keyword argument 'mask'.*"
+                                             r"keep the signature") as info:
+        checks.check_scaled_dot_product_attention(no_mask_argument)
+    assert isinstance(info.value.__cause__, TypeError)
+
+    def not_done(q, k, v, mask=None):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError, match="the exercise is not done yet"):  # not an AssertionError
+        checks.check_scaled_dot_product_attention(not_done)
+
+
+def test_dot_product_attention(capsys):
+    unscaled = make_attention(scale="none")
+    assert passes(checks.check_dot_product_attention, unscaled, capsys) == ["dot_product_attention: all 4 cases pass"]
+
+    def einsum_no_mask(q, k, v):  # notebook 02 may define it without a mask argument
+        weights = torch.einsum("...qd,...kd->...qk", q, k).softmax(-1)
+        return torch.einsum("...qk,...kd->...qd", weights, v), weights
+
+    assert passes(checks.check_dot_product_attention, einsum_no_mask, capsys) == \
+        ["dot_product_attention: all 4 cases pass"]
+    for fn, match in [
+        (make_attention(), r"case 'worked example.*you scaled by sqrt\(d_k\): this notebook's version is unscaled "
+                           r"\(that comes in 03\)"),
+        (make_attention(scale="none", dim=0), r"case 'worked example.*softmax over the wrong dimension"),
+        (make_attention(scale="none", transpose_k=False), r"case 'worked example.*k not transposed"),
+        (make_attention(scale="none", out_order="vw"), r"case 'worked example.*out = weights @ v, in that order"),
+        (make_attention(scale="none", out_first=False), r"return \(out, weights\), in that order"),
+        (lambda q, k, v: make_attention(scale="none")(k, q, v), r"case 'random.*scores are transposed"),
+        (lambda q, k, v: make_attention(scale="none")(q.transpose(-2, -1), k.transpose(-2, -1), v),
+         r"case 'worked example.*not q\^T @ k"),
+    ]:
+        with raises(match):
+            checks.check_dot_product_attention(fn)
+
+
+# ----------------------------------------------------------------------------------------------- positions
+def make_pe(*, swap=False, halves=False, exponent=lambda i, d: 2 * i / d, dtype=torch.float32, transpose=False):
+    def pe_fn(max_len, d_model):
+        pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+        pos = torch.arange(max_len, dtype=torch.float64)[:, None]
+        for i in range(d_model // 2):
+            col_sin, col_cos = (i, i + d_model // 2) if halves else (2 * i, 2 * i + 1)
+            angle = pos[:, 0] / 10000 ** exponent(i, d_model)
+            pe[:, col_sin], pe[:, col_cos] = (torch.cos(angle), torch.sin(angle)) if swap else \
+                (torch.sin(angle), torch.cos(angle))
+        pe = pe.to(dtype)
+        return pe.T if transpose else pe
+    return pe_fn
+
+
+def numpy_pe(max_len, d_model):  # the classic numpy formulation, converted at the end
+    pos = np.arange(max_len)[:, None]
+    i = np.arange(d_model)[None, :]
+    angles = pos / np.power(10000, (2 * (i // 2)) / np.float32(d_model))
+    angles[:, 0::2], angles[:, 1::2] = np.sin(angles[:, 0::2]), np.cos(angles[:, 1::2])
+    return torch.tensor(angles, dtype=torch.float32)
+
+
+def column_index_pe(max_len, d_model):  # exponent 2j/d_model with j the column index, not the pair index
+    pos = torch.arange(max_len).float()[:, None]
+    div = 10000 ** (2 * torch.arange(d_model).float() / d_model)
+    pe = torch.zeros(max_len, d_model)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos / div[0::2]), torch.cos(pos / div[1::2])
+    return pe
+
+
+def test_positional_encoding(capsys):
+    for fn in (make_pe(), numpy_pe):
+        assert passes(checks.check_sinusoidal_positional_encoding, fn, capsys) == \
+            ["sinusoidal_positional_encoding: all 4 cases pass"]
+    for fn, match in [
+        (make_pe(swap=True), r"case 'max_len=10, d_model=8'.*sin and cos swapped"),
+        (make_pe(halves=True), r"sin in even columns, cos in odd columns, not first half/second half"),
+        (make_pe(exponent=lambda i, d: i / d), r"wrong frequency: the exponent is 2i/d_model .* you used i/d_model"),
+        (make_pe(exponent=lambda i, d: 4 * i / d), r"arange\(0, d_model, 2\) already gives 2i"),
+        (column_index_pe, r"i is the pair index column // 2, not the column index"),
+        (make_pe(transpose=True), r"output is transposed: one row per position, shape \(max_len, d_model\)"),
+        (make_pe(dtype=torch.float64), r"must have dtype torch.float32; got torch.float64"),
+        (lambda m, d: make_pe()(m, d).numpy(), r"must be a torch.Tensor; got ndarray"),
+        (lambda m, d: make_pe()(m, d).long(), r"must have dtype torch.float32; got torch.int64"),
+        (lambda m, d: make_pe()(m, d)[None], r"shape \(1, 10, 8\) but should have shape \(10, 8\): return the "),
+    ]:
+        with raises(match):
+            checks.check_sinusoidal_positional_encoding(fn)
+
+
+# ----------------------------------------------------------------------------------------------- masks
+def test_padding_mask(capsys):
+    for fn in (lambda tokens, pad_id: tokens.ne(pad_id).unsqueeze(1).unsqueeze(2),
+               lambda tokens, pad_id: (tokens != pad_id).view(tokens.shape[0], 1, 1, tokens.shape[1])):
+        assert passes(checks.check_padding_mask, fn, capsys) == ["padding_mask: all 4 cases pass"]
+    for fn, match in [
+        (lambda t, p: (t == p)[:, None, None, :], r"case 'pad_id=0'.*True must mean MAY attend"),
+        (lambda t, p: t != p, r"must broadcast to \(B, H, T_q, T_k\): add two singleton dims -> \(B,1,1,T\)"),
+        (lambda t, p: (t != p)[:, None, None, :].long(), r"must have dtype torch.bool; got torch.int64"),
+        (lambda t, p: (t != 0)[:, None, None, :], r"case 'pad_id=3 .*you ignored pad_id \(hard-coded 0\?\)"),
+        (lambda t, p: (t != p)[:, :, None, None], r"T must be the last axis"),
+        (lambda t, p: torch.zeros(t.shape).masked_fill(t == p, float("-inf"))[:, None, None, :],
+         r"got torch.float32.*additive 0/-inf mask"),
+    ]:
+        with raises(match):
+            checks.check_padding_mask(fn)
+
+
+def test_causal_mask(capsys):
+    for fn in (lambda size: torch.ones(size, size).tril().bool(),
+               lambda size: torch.arange(size)[None, :] <= torch.arange(size)[:, None]):
+        assert passes(checks.check_causal_mask, fn, capsys) == ["causal_mask: all 3 cases pass"]
+    ones = lambda s: torch.ones(s, s, dtype=torch.bool)  # noqa: E731
+    for fn, match in [
+        (lambda s: ones(s).tril(-1), r"case 'size=4'.*a token must be able to attend to itself"),
+        (lambda s: ones(s).tril(1), r"diagonal\+1 leaks the next token"),
+        (lambda s: ones(s).triu(1), r"inverted: True must mean MAY attend"),
+        (lambda s: ones(s).triu(), r"transposed \(upper triangle\)"),
+        (lambda s: torch.ones(s, s).tril(), r"must have dtype torch.bool; got torch.float32"),
+        (lambda s: ones(s).tril()[None, None], r"has shape \(1, 1, 4, 4\).*return a \(T, T\) mask"),
+        (lambda s: ones(s).tril(-1) if s == 1 else ones(s).tril(), r"case 'size=1'.*attend to itself"),
+    ]:
+        with raises(match):
+            checks.check_causal_mask(fn)
+
+
+# ----------------------------------------------------------------------------------------------- heads
+def test_split_and_merge_heads(capsys):
+    def split_unflatten(x, n_heads):
+        return x.unflatten(-1, (n_heads, -1)).permute(0, 2, 1, 3)
+
+    def merge_contiguous(x):
+        return x.transpose(1, 2).contiguous().view(x.shape[0], x.shape[2], -1)
+
+    assert passes(checks.check_split_heads, split_unflatten, capsys) == ["split_heads: all 4 cases pass"]
+    assert passes(checks.check_merge_heads, merge_contiguous, capsys) == ["merge_heads: all 4 cases pass"]
+    assert passes(checks.check_merge_heads, lambda x: x.transpose(1, 2).flatten(2), capsys)
+    for fn, match in [
+        (lambda x, h: x.view(x.shape[0], h, x.shape[1], -1), r"reshaped without transpose"),
+        (lambda x, h: x.view(*x.shape[:2], -1, h).permute(0, 3, 1, 2), r"wrong head ordering"),
+        (lambda x, h: x.view(*x.shape[:2], h, -1), r"you forgot .transpose\(1, 2\)"),
+    ]:
+        with raises(match):
+            checks.check_split_heads(fn)
+    for fn, match in [
+        (lambda x: x.reshape(x.shape[0], x.shape[2], -1), r"missing transpose before reshape"),
+        (lambda x: x.transpose(1, 2).view(x.shape[0], x.shape[2], -1), r"RuntimeError.*hint: a transposed tensor"),
+        (lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1), r"heads interleaved"),
+    ]:
+        with raises(match):
+            checks.check_merge_heads(fn)
+
+
+# ----------------------------------------------------------------------------------------------- modules
+class StudentMHA(nn.Module):
+    """A student's multi-head attention with other attribute names (matched by shape) and switchable mistakes."""
+
+    mistakes: dict = {}
+
+    def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
+        super().__init__()
+        self.h, self.d_head = n_heads, d_model // n_heads
+        self.W_q, self.W_k, self.W_v, self.W_o = (nn.Linear(d_model, d_model, bias=bias) for _ in range(4))
+
+    def forward(self, query, key, value, mask=None):
+        m = self.mistakes
+        B, T_q, d_model = query.shape
+        q, k, v = (w(t).view(B, -1, self.h, self.d_head).transpose(1, 2)
+                   for w, t in ((self.W_q, query), (self.W_k, key), (self.W_v, value)))
+        scale = {"none": 1.0, "d_model": d_model ** 0.5}.get(m.get("scale"), self.d_head ** 0.5)
+        scores = torch.einsum("bhqd,bhkd->bhqk", q, k) / scale
+        if mask is not None and not m.get("ignore_mask"):
+            scores = scores.masked_fill(mask if m.get("invert_mask") else ~mask, float("-inf"))
+        weights = scores.softmax(-1)
+        out = weights @ v  # (B, H, T_q, d_head)
+        out = out.reshape(B, T_q, d_model) if m.get("merge_no_transpose") else \
+            out.transpose(1, 2).reshape(B, T_q, d_model)
+        out = out if m.get("no_out_proj") else self.W_o(out)
+        if m.get("only_out"):
+            return out
+        return out, (weights.mean(1) if m.get("average") else weights)
+
+
+def student_mha(**mistakes):
+    return type("MultiHeadAttention", (StudentMHA,), {"mistakes": mistakes})
+
+
+def test_multi_head_attention_by_shape_and_mistakes(capsys):
+    lines = passes(checks.check_multi_head_attention, student_mha(), capsys)
+    assert lines == ["MultiHeadAttention: your parameter names differ from the contract's, so the reference weights "
+                     "were copied by shape, in order", "MultiHeadAttention: all 5 cases pass"]
+    for mistakes, match in [
+        (dict(scale="none"),
+         r"case 'self-attention \(B=2.*scores not scaled: divide each head's scores by sqrt\(d_head\)"),
+        (dict(scale="d_model"), r"scaled by sqrt\(d_model\): scale each head's scores by sqrt\(d_head\)"),
+        (dict(no_out_proj=True), r"no out_proj applied"),
+        (dict(merge_no_transpose=True), r"heads merged without transpose"),
+        (dict(ignore_mask=True), r"case 'cross-attention with a padding mask.*the mask is ignored"),
+        (dict(invert_mask=True), r"case 'cross-attention with a padding mask.*your mask seems inverted"),
+        (dict(average=True), r"return the per-head weights \(B, H, T_q, T_k\), not averaged over heads"),
+        (dict(only_out=True), r"return a tuple \(out, weights\)"),
+    ]:
+        with raises(match) as info:
+            checks.check_multi_head_attention(student_mha(**mistakes))
+        assert "note: the reference weights were copied by shape" in str(info.value)
+
+
+def test_mask_inverted_with_a_finite_fill_is_named_in_every_masked_case():
+    class InvertedFinite(StudentMHA):  # -1e9 instead of -inf: an inverted mask then gives no NaN anywhere
+        def forward(self, query, key, value, mask=None):
+            return super().forward(query, key, value, None if mask is None else ~mask)
+
+    with raises(r"case 'cross-attention with a padding mask.*your mask seems inverted"):
+        checks.check_multi_head_attention(InvertedFinite)
+
+    def sdpa_4d_only(q, k, v, mask=None):  # transpose(2, 3) only works for 4-D inputs
+        w = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(q.shape[-1]), dim=-1)
+        return w @ v, w
+
+    with raises(r"case 'single sequence.*IndexError.*hint: count dims from the end"):
+        checks.check_scaled_dot_product_attention(sdpa_4d_only)
+
+
+def test_class_checks_wrap_constructor_errors():
+    class NoBias(nn.Module):
+        def __init__(self, d_model, n_heads, dropout=0.0):
+            super().__init__()
+
+    with raises(r"case 'self-attention \(B=2.*your code raised TypeError.*'bias'.*keep the signature") as info:
+        checks.check_multi_head_attention(NoBias)
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+def test_multi_head_attention_weights_that_cannot_be_copied():
+    class Fused(nn.Module):
+        def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
+            super().__init__()
+            self.qkv, self.out = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
+
+    with raises(r"cannot copy the reference weights into your Fused: it has parameters "
+                                             r"\[qkv.weight \(36, 12\)"):
+        checks.check_multi_head_attention(Fused)
+    with raises(r"pass the class itself, not an instance"):
+        checks.check_multi_head_attention(MultiHeadAttention(12, 3))
+    with raises(r"is not an nn.Module"):
+        checks.check_multi_head_attention(lambda d_model, n_heads, dropout=0.0, bias=True: object())
+
+
+class StudentFFN(nn.Module):
+    mistakes: dict = {}
+
+    def __init__(self, d_model, d_ff, dropout=0.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
+
+    def forward(self, x):
+        m = self.mistakes
+        h = self.net[0](x)
+        h = {"none": h, "gelu": F.gelu(h)}.get(m.get("activation"), F.relu(h))
+        y = h if m.get("no_linear2") else self.net[2](h)
+        return x + y if m.get("residual") else y
+
+
+def test_feed_forward(capsys):
+    lines = passes(checks.check_feed_forward, StudentFFN, capsys)
+    assert "copied by shape" in lines[0] and lines[1] == "FeedForward: all 3 cases pass"
+    for mistakes, match in [
+        (dict(activation="none"), r"missing ReLU between the two linear layers"),
+        (dict(activation="gelu"), r"wrong activation: the paper's FFN uses ReLU"),
+        (dict(no_linear2=True), r"missing second linear \(W2\)"),
+        (dict(residual=True), r"the residual belongs in the layer, not the FFN"),
+    ]:
+        with raises(match):
+            checks.check_feed_forward(type("FeedForward", (StudentFFN,), {"mistakes": mistakes}))
+
+
+class StudentEncoderLayer(nn.Module):
+    """Encoder layer with other attribute names (weights matched by shape) and switchable mistakes."""
+
+    mistakes: dict = {}
+
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.0, norm_first=False):
+        super().__init__()
+        self.attn, self.ffn = MultiHeadAttention(d_model, n_heads), FeedForward(d_model, d_ff)
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.norm_first = norm_first if "force_pre" not in self.mistakes else self.mistakes["force_pre"]
+
+    def forward(self, x, mask=None):
+        m = self.mistakes
+        attn_mask = None if m.get("drop_mask") else mask
+        ln1, ln2 = (self.ln2, self.ln1) if m.get("swap_norms") else (self.ln1, self.ln2)
+        res = 0 if m.get("no_residual") else 1
+        if self.norm_first:
+            h = ln1(x)
+            x = res * x + self.attn(h, h, h, attn_mask)[0]
+            return res * x + self.ffn(ln2(x))
+        x = ln1(res * x + self.attn(x, x, x, attn_mask)[0])
+        return ln2(res * x + self.ffn(x))
+
+
+def student_encoder(**mistakes):
+    return type("EncoderLayer", (StudentEncoderLayer,), {"mistakes": mistakes})
+
+
+def test_encoder_layer(capsys):
+    lines = passes(checks.check_encoder_layer, student_encoder(), capsys)
+    assert "copied by shape" in lines[0] and lines[1] == "EncoderLayer: all 4 cases pass"
+    for mistakes, match in [
+        (dict(no_residual=True), r"case 'post-norm \(norm_first=False\).*missing residual connections"),
+        (dict(force_pre=True), r"wrong norm placement: norm_first=False is the paper's post-norm"),
+        (dict(force_pre=False), r"case 'pre-norm \(norm_first=True\)'.*wrong norm placement: norm_first=True means "
+                                r"pre-norm"),
+        (dict(drop_mask=True), r"case 'post-norm with a padding mask'.*the mask is not passed to self-attention"),
+        (dict(swap_norms=True), r"norm1 and norm2 swapped"),
+    ]:
+        with raises(match):
+            checks.check_encoder_layer(student_encoder(**mistakes))
+
+
+class StudentDecoderLayer(nn.Module):
+    """Decoder layer with the contract's attribute names and switchable mistakes."""
+
+    mistakes: dict = {}
+
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.0, norm_first=False):
+        super().__init__()
+        self.self_attn, self.cross_attn = MultiHeadAttention(d_model, n_heads), MultiHeadAttention(d_model, n_heads)
+        self.feed_forward = FeedForward(d_model, d_ff)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
+        self.norm_first = norm_first
+
+    def forward(self, x, memory, src_mask=None, tgt_mask=None):
+        m = self.mistakes
+        tgt_mask = None if m.get("no_causal") else tgt_mask
+        kv = (lambda h: h) if m.get("kv_from_x") else (lambda h: memory)
+        res = 0 if m.get("no_residual") else 1
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.self_attn(h, h, h, tgt_mask)[0]
+            x = x + self.cross_attn(self.norm2(x), kv(x), kv(x), src_mask)[0]
+            return x + self.feed_forward(self.norm3(x))
+        x = self.norm1(res * x + self.self_attn(x, x, x, tgt_mask)[0])
+        x = self.norm2(res * x + self.cross_attn(x, kv(x), kv(x), src_mask)[0])
+        return self.norm3(res * x + self.feed_forward(x))
+
+
+def student_decoder(**mistakes):
+    return type("DecoderLayer", (StudentDecoderLayer,), {"mistakes": mistakes})
+
+
+def test_decoder_layer(capsys):
+    lines = passes(checks.check_decoder_layer, student_decoder(), capsys)
+    assert lines == ["DecoderLayer: copied the reference weights into your module by name (self_attn, cross_attn, "
+                     "feed_forward, norm1, norm2, norm3)", "DecoderLayer: all 4 cases pass"]
+    for mistakes, match in [
+        (dict(no_causal=True), r"case 'post-norm, causal tgt_mask'.*causal mask not used"),
+        (dict(kv_from_x=True), r"case 'post-norm, no masks.*cross-attention must take key and value from memory"),
+        (dict(no_residual=True), r"missing residual connections"),
+    ]:
+        with raises(match):
+            checks.check_decoder_layer(student_decoder(**mistakes))
+
+    class AlwaysPostNorm(StudentDecoderLayer):
+        def __init__(self, *args, norm_first=False, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    with raises(r"case 'pre-norm.*wrong norm placement: norm_first=True means pre-norm"):
+        checks.check_decoder_layer(AlwaysPostNorm)
+
+    class ReturnsWeightsToo(StudentDecoderLayer):
+        def forward(self, *args, **kwargs):
+            return super().forward(*args, **kwargs), None
+
+    with raises(r"output must be a single torch.Tensor; you returned a tuple of 2"):
+        checks.check_decoder_layer(ReturnsWeightsToo)
+
+
+# ------------------------------------------------------------------- every catalogued mistake is reachable
+# A student who makes exactly one catalogued mistake must get exactly that diagnosis: this guards against
+# cases that stop telling a mistake apart from the right answer.
+from transformer_lib import _checking  # noqa: E402
+
+
+def sdpa_mistakes():
+    yield from ((message, scale, "before") for message, scale in _checking.SCALE_MISTAKES)
+    yield from ((message, None, mode) for mode, message in _checking.MASK_MISTAKES.items())
+
+
+@pytest.mark.parametrize(("message", "scale", "mode"), list(sdpa_mistakes()))
+def test_every_attention_mistake_is_diagnosed(message, scale, mode):
+    def student(q, k, v, mask=None):
+        d_k = q.shape[-1]
+        return _checking.attend_variant(q, k, v, mask, scale=scale(d_k) if scale else d_k ** -0.5, mask_mode=mode)
+
+    with pytest.raises(AssertionError) as info:
+        checks.check_scaled_dot_product_attention(student)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("message", "kwargs"), _checking.PE_MISTAKES)
+def test_every_positional_encoding_mistake_is_diagnosed(message, kwargs):
+    with pytest.raises(AssertionError) as info:
+        checks.check_sinusoidal_positional_encoding(lambda m, d: _checking.pe_variant(m, d, **kwargs))
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("message", "kwargs"), _checking.MHA_MISTAKES)
+def test_every_multi_head_attention_mistake_is_diagnosed(message, kwargs, capsys):
+    class Mistaken(MultiHeadAttention):
+        def forward(self, query, key, value, mask=None):
+            return _checking.mha_variant(self, self.n_heads, query, key, value, mask, **kwargs)
+
+    with pytest.raises(AssertionError) as info:
+        checks.check_multi_head_attention(Mistaken)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("n", [2, 3])
+def test_every_layer_mistake_is_diagnosed(n, norm_first, capsys):
+    for message, kwargs in _checking.layer_mistakes(norm_first, n):
+        switches = dict(placement="pre" if norm_first else "post", residual=(True,) * n) | kwargs
+
+        class MistakenEncoder(EncoderLayer):
+            def forward(self, x, mask=None):
+                if self.norm_first != norm_first:
+                    return super().forward(x, mask)
+                blocks = [lambda h: self.self_attn(h, h, h, mask)[0], self.feed_forward]
+                return _checking.sublayers_variant(x, blocks, [self.norm1, self.norm2], **switches)
+
+        class MistakenDecoder(DecoderLayer):
+            def forward(self, x, memory, src_mask=None, tgt_mask=None):
+                if self.norm_first != norm_first:
+                    return super().forward(x, memory, src_mask, tgt_mask)
+                blocks = [lambda h: self.self_attn(h, h, h, tgt_mask)[0],
+                          lambda h: self.cross_attn(h, memory, memory, src_mask)[0], self.feed_forward]
+                return _checking.sublayers_variant(x, blocks, [self.norm1, self.norm2, self.norm3], **switches)
+
+        check, cls = (checks.check_encoder_layer, MistakenEncoder) if n == 2 else \
+            (checks.check_decoder_layer, MistakenDecoder)
+        with pytest.raises(AssertionError) as info:
+            check(cls)
+        assert message in str(info.value), (message, str(info.value))

@@ -1,0 +1,31 @@
+"""transformer_lib: a readable reference implementation of "Attention Is All You Need" (Vaswani et al., 2017).
+
+Modules, in the order the course teaches them: ``attention``, ``masks``, ``positional``, ``multihead``,
+``layers``, ``model``, ``decoding`` (plus ``device``, ``utils`` and ``checks``). No module imports a later one.
+
+Shape legend (batch first everywhere):
+
+    B        batch size
+    T        target (or query) length; T_q, T_k: query and key lengths inside attention
+    S        source length
+    H        number of heads (n_heads)
+    d_model  model width (512 in the paper's base model)
+    d_head   width of one head, d_model // n_heads (the paper's d_k = d_v = 64)
+    d_k, d_v query/key width and value width in attention
+    d_ff     inner width of the feed-forward network (2048)
+    V        vocabulary size
+
+Masks: bool, ``True`` = may attend, broadcastable to ``(B, H, T_q, T_k)``, filled with ``-inf`` before the
+softmax. A query row with no allowed key gives zero weights and zero output (a plain masked softmax
+gives NaN there).
+
+Example:
+    >>> from transformer_lib import get_device, show_source
+    >>> device = get_device()
+"""
+
+from .device import describe_device, get_device
+from .utils import set_seed, show_source
+
+__all__ = ["get_device", "describe_device", "show_source", "set_seed"]
+__version__ = "0.1.0"

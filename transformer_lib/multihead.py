@@ -1,0 +1,140 @@
+"""Multi-head attention, Sec. 3.2.2.
+
+    MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O,   head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)
+
+The h per-head projections of size d_model x d_head are stored side by side in one
+``nn.Linear(d_model, d_model)`` per role (``q_proj``, ``k_proj``, ``v_proj``); ``split_heads`` cuts the
+result into heads, attention runs on all heads at once, ``merge_heads`` is the Concat, ``out_proj`` is W^O.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import scaled_dot_product_attention
+from .utils import check_dim, check_positive_int, check_probability, check_tensor, validate_mask
+
+__all__ = ["split_heads", "merge_heads", "MultiHeadAttention"]
+
+
+def _check_heads(d_model: int, n_heads: int) -> None:
+    check_positive_int(d_model, "d_model")
+    check_positive_int(n_heads, "n_heads")
+    if d_model % n_heads:
+        raise ValueError(
+            f"n_heads must divide d_model (d_head = d_model / n_heads); got d_model={d_model}, n_heads={n_heads}"
+        )
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Split the last dim into ``n_heads`` heads and move the head dim before time.
+
+    Args:
+        x: a projected sequence.
+        n_heads: number of heads ``H``; must divide ``d_model``.
+
+    Shape:
+        - x: ``(B, T, d_model)``
+        - output: ``(B, H, T, d_head)`` with ``d_head = d_model // H``; head ``h`` holds
+          ``x[..., h * d_head:(h + 1) * d_head]``.
+
+    Example:
+        >>> split_heads(torch.randn(2, 5, 16), n_heads=4).shape
+        torch.Size([2, 4, 5, 4])
+    """
+    check_tensor(x, "x", "(B, T, d_model)", ndim=3)
+    _check_heads(x.shape[-1], n_heads)
+    B, T, d_model = x.shape
+    x = x.view(B, T, n_heads, d_model // n_heads)  # (B, T, H, d_head)
+    return x.transpose(1, 2)  # (B, H, T, d_head)  a view alone would mix time and heads
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`split_heads`: the Concat of Sec. 3.2.2.
+
+    Shape:
+        - x: ``(B, H, T, d_head)``
+        - output: ``(B, T, H * d_head)``
+
+    Example:
+        >>> x = torch.randn(2, 5, 16)
+        >>> torch.equal(merge_heads(split_heads(x, 4)), x)
+        True
+    """
+    check_tensor(x, "x", "(B, H, T, d_head)", ndim=4)
+    B, H, T, d_head = x.shape
+    x = x.transpose(1, 2)  # (B, T, H, d_head)
+    return x.reshape(B, T, H * d_head)  # (B, T, d_model)  reshape copies: x is not contiguous
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention, Sec. 3.2.2, built on :func:`~transformer_lib.attention.scaled_dot_product_attention`.
+
+    Args:
+        d_model: model width.
+        n_heads: number of heads ``H`` (must divide ``d_model``; ``d_head = d_model // H``).
+        dropout: dropout on the attention weights, applied in training mode only.
+        bias: whether the four projections have a bias.
+
+    Attributes:
+        q_proj, k_proj, v_proj, out_proj: ``nn.Linear(d_model, d_model)``; ``out_proj`` is W^O.
+        last_weights: the weights ``(B, H, T_q, T_k)`` of the last forward call (detached), for plots.
+
+    Shape:
+        - query: ``(B, T_q, d_model)``, key and value: ``(B, T_k, d_model)``
+        - mask: bool, ``True`` = may attend, broadcastable to ``(B, H, T_q, T_k)``
+        - out: ``(B, T_q, d_model)``, weights: ``(B, H, T_q, T_k)``
+
+    Returns:
+        ``(out, weights)``. A query row with no allowed key gives zero weights and ``out`` equal to
+        ``out_proj.bias`` there (the attention output is zero; torch's MHA gives NaN).
+
+    Example:
+        >>> mha = MultiHeadAttention(d_model=16, n_heads=4)
+        >>> x = torch.randn(2, 5, 16)
+        >>> out, weights = mha(x, x, x)
+        >>> out.shape, weights.shape
+        (torch.Size([2, 5, 16]), torch.Size([2, 4, 5, 5]))
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        _check_heads(d_model, n_heads)
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.dropout = check_probability(dropout, "dropout")
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W^Q of all heads side by side
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)  # W^K
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W^V
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
+        self.last_weights: torch.Tensor | None = None
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_tensor(query, "query", "(B, T_q, d_model)", ndim=3, kind="float")
+        check_tensor(key, "key", "(B, T_k, d_model)", ndim=3, kind="float")
+        check_tensor(value, "value", "(B, T_k, d_model)", ndim=3, kind="float")
+        check_dim(query, "query", "(B, T_q, d_model)", -1, self.d_model, "d_model")
+        check_dim(key, "key", "(B, T_k, d_model)", -1, self.d_model, "d_model")
+        if value.shape != key.shape or key.shape[0] != query.shape[0]:
+            raise ValueError(
+                "key and value must have the same shape (B, T_k, d_model) and the same batch size B as "
+                f"query; got query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+            )
+        B, T_q, _ = query.shape
+        T_k = key.shape[1]
+        validate_mask(mask, (B, self.n_heads, T_q, T_k))
+
+        q = split_heads(self.q_proj(query), self.n_heads)  # (B, H, T_q, d_head)
+        k = split_heads(self.k_proj(key), self.n_heads)  # (B, H, T_k, d_head)
+        v = split_heads(self.v_proj(value), self.n_heads)  # (B, H, T_k, d_head)
+        p = self.dropout if self.training else 0.0
+        out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=p)  # (B, H, T_q, d_head), (B, H, T_q, T_k)
+        self.last_weights = weights.detach()
+        out = self.out_proj(merge_heads(out))  # (B, T_q, d_model)  Concat(head_1..head_h) W^O
+        return out, weights

@@ -1,0 +1,131 @@
+"""Positional encodings, Sec. 3.5.
+
+Attention alone is permutation-equivariant: it does not know the order of the tokens. The paper adds
+a fixed sinusoidal encoding to the (scaled) token embeddings:
+
+    PE[pos, 2i]     = sin(pos / 10000^(2i / d_model))
+    PE[pos, 2i + 1] = cos(pos / 10000^(2i / d_model))
+
+Each pair of dims (2i, 2i+1) is a rotation at its own frequency, so PE[pos + k] is a linear
+function of PE[pos]. An odd ``d_model`` would leave one unpaired dim, so it is **rejected** with a
+``ValueError`` (the paper and every config in this course use an even ``d_model``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .utils import _shape, check_positive_int, check_probability, check_tensor
+
+__all__ = ["sinusoidal_positional_encoding", "PositionalEncoding", "LearnedPositionalEncoding"]
+
+
+def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
+    """The fixed sinusoidal positional encoding table of Sec. 3.5.
+
+    Args:
+        max_len: number of positions ``0 .. max_len - 1``.
+        d_model: model width; must be even (odd values raise ``ValueError``).
+
+    Shape:
+        - output: ``(max_len, d_model)``, float32.
+
+    Returns:
+        ``pe`` with ``pe[pos, 2i] = sin(pos / 10000^(2i/d_model))`` and ``pe[pos, 2i+1] = cos(...)``.
+
+    Example:
+        >>> pe = sinusoidal_positional_encoding(50, 16)
+        >>> pe.shape, pe[0, :4].tolist()
+        (torch.Size([50, 16]), [0.0, 1.0, 0.0, 1.0])
+    """
+    check_positive_int(max_len, "max_len")
+    check_positive_int(d_model, "d_model")
+    if d_model % 2:
+        raise ValueError(
+            f"d_model must be even for the sinusoidal encoding (dims come in sin/cos pairs 2i, 2i+1); got {d_model}"
+        )
+    # float64 for the table itself, then float32: the values are then exact to float32 precision.
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (d_model / 2,)
+    freq = torch.exp(-math.log(10000.0) * two_i / d_model)  # (d_model / 2,)  1 / 10000^(2i/d_model)
+    angle = pos * freq  # (max_len, d_model / 2)
+    pe = torch.empty(max_len, d_model, dtype=torch.float64)  # (max_len, d_model)
+    pe[:, 0::2] = torch.sin(angle)  # Sec. 3.5: even dims sin
+    pe[:, 1::2] = torch.cos(angle)  # Sec. 3.5: odd dims cos
+    return pe.float()
+
+
+def _check_input(x: torch.Tensor, d_model: int, max_len: int) -> None:
+    check_tensor(x, "x", "(B, T, d_model)", ndim=3, kind="float")
+    if x.shape[-1] != d_model or x.shape[1] > max_len:
+        raise ValueError(
+            f"x must have shape (B, T, d_model) with d_model = {d_model} and T <= max_len = {max_len}; "
+            f"got shape {_shape(x.shape)}"
+        )
+
+
+class PositionalEncoding(nn.Module):
+    """Add the fixed sinusoidal encoding to the input, then dropout (Sec. 3.5, Sec. 5.4).
+
+    The table is a non-persistent buffer: it moves with ``.to(device)`` and is not saved in the
+    ``state_dict`` (it is recomputed from ``d_model`` and ``max_len``).
+
+    Args:
+        d_model: model width (even).
+        max_len: longest sequence accepted. The paper fixes none; sinusoids extend to any length.
+        dropout: dropout on the sum (the paper uses 0.1 for the base model).
+
+    Shape:
+        - x: ``(B, T, d_model)`` with ``T <= max_len``
+        - output: ``(B, T, d_model)``
+
+    Example:
+        >>> pe = PositionalEncoding(d_model=16, max_len=50)
+        >>> pe(torch.zeros(2, 10, 16)).shape
+        torch.Size([2, 10, 16])
+    """
+
+    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
+        self.dropout = nn.Dropout(check_probability(dropout, "dropout"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.d_model, self.max_len)
+        x = x + self.pe[: x.shape[1]].to(x.dtype)  # (B, T, d_model) + (T, d_model)
+        return self.dropout(x)
+
+
+class LearnedPositionalEncoding(nn.Module):
+    """Add a learned position embedding, then dropout (the alternative of Sec. 3.5 / Table 3 row E).
+
+    Args:
+        d_model: model width.
+        max_len: number of learned positions; longer inputs are rejected (no extrapolation).
+        dropout: dropout on the sum.
+
+    Shape:
+        - x: ``(B, T, d_model)`` with ``T <= max_len``
+        - output: ``(B, T, d_model)``
+
+    Example:
+        >>> pe = LearnedPositionalEncoding(d_model=16, max_len=50)
+        >>> pe(torch.zeros(2, 10, 16)).shape
+        torch.Size([2, 10, 16])
+    """
+
+    def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.d_model, self.max_len = check_positive_int(d_model, "d_model"), check_positive_int(max_len, "max_len")
+        self.embedding = nn.Embedding(max_len, d_model)  # (max_len, d_model) one row per position
+        self.dropout = nn.Dropout(check_probability(dropout, "dropout"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.d_model, self.max_len)
+        positions = torch.arange(x.shape[1], device=x.device)  # (T,)
+        x = x + self.embedding(positions)  # (B, T, d_model) + (T, d_model)
+        return self.dropout(x)
