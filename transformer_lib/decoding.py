@@ -3,22 +3,67 @@
 The model is auto-regressive (Sec. 3): it produces one token at a time, each conditioned on the
 tokens produced so far. The source is encoded once; the decoder is re-run over the growing prefix
 (simple and correct; a KV cache, notebook 12, avoids the recomputation).
+
+Two strategies share the same arguments, validation and output format: :func:`greedy_decode`
+keeps the single most probable token at each step; :func:`beam_search` keeps the ``beam_size``
+most probable prefixes, as the paper does for translation (Sec. 6.1).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 from .masks import causal_mask
-from .model import Transformer
+from .model import Transformer, TransformerConfig
 from .utils import check_positive_int, check_token_ids
 
-__all__ = ["greedy_decode"]
+__all__ = ["greedy_decode", "beam_search"]
 
 
 def _check_id(value: int, name: str, vocab_size: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
         raise ValueError(f"{name} must be an int token id in [0, {vocab_size}); got {value!r}")
+
+
+def _check_decode_args(
+    model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
+) -> TransformerConfig:
+    """The checks every decoder shares; returns ``model.config``."""
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
+    c = model.config
+    check_token_ids(src, "src", "(B, S)", c.src_vocab_size)
+    check_positive_int(max_len, "max_len")
+    if max_len > c.max_len:
+        raise ValueError(f"max_len must be <= config.max_len = {c.max_len}; got {max_len}")
+    _check_id(bos_id, "bos_id", c.tgt_vocab_size)
+    _check_id(eos_id, "eos_id", c.tgt_vocab_size)
+    return c
+
+
+@contextmanager
+def _eval_mode(model: Transformer) -> Iterator[None]:
+    """Run the block in eval mode (no dropout), then restore the model's previous mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _next_token_logits(
+    model: Transformer, ys: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor
+) -> torch.Tensor:
+    """Logits of the token that follows each prefix in ``ys``: ``(N, t) -> (N, V)``."""
+    # Causal mask only: the prefix has no padding we must hide (pads only follow EOS).
+    logits = model.decode(ys, memory, src_mask, causal_mask(ys.shape[1], device=ys.device))  # (N, t, V)
+    return logits[:, -1]  # (N, V)
 
 
 @torch.no_grad()
@@ -49,33 +94,139 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, bos_id: i
         >>> out.shape[0], out.shape[1] <= 8, out[:, 0].tolist()
         (2, True, [1, 1])
     """
-    if not isinstance(model, Transformer):
-        raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
-    c = model.config
-    check_token_ids(src, "src", "(B, S)", c.src_vocab_size)
-    check_positive_int(max_len, "max_len")
-    if max_len > c.max_len:
-        raise ValueError(f"max_len must be <= config.max_len = {c.max_len}; got {max_len}")
-    _check_id(bos_id, "bos_id", c.tgt_vocab_size)
-    _check_id(eos_id, "eos_id", c.tgt_vocab_size)
-
-    was_training = model.training
-    model.eval()
-    try:
+    c = _check_decode_args(model, src, max_len, bos_id, eos_id)
+    with _eval_mode(model):
         B = src.shape[0]
         src_mask = model.make_src_mask(src)  # (B, 1, 1, S)
         memory = model.encode(src, src_mask)  # (B, S, d_model)  encoded once
         ys = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
         done = torch.zeros(B, dtype=torch.bool, device=src.device)  # (B,)
         for _ in range(max_len - 1):
-            # Causal mask only: the prefix has no padding we must hide (pads only follow EOS).
-            logits = model.decode(ys, memory, src_mask, causal_mask(ys.shape[1], device=src.device))  # (B, t, V)
-            next_id = logits[:, -1].argmax(dim=-1)  # (B,)
+            next_id = _next_token_logits(model, ys, memory, src_mask).argmax(dim=-1)  # (B,)
             next_id = next_id.masked_fill(done, c.pad_id)  # finished sequences get padding
             ys = torch.cat([ys, next_id[:, None]], dim=1)  # (B, t + 1)
             done = done | (next_id == eos_id)
             if bool(done.all()):
                 break
         return ys
-    finally:
-        model.train(was_training)
+
+
+def _length_penalty(length: int, alpha: float) -> float:
+    """Length penalty lp(Y) = ((5 + |Y|) / 6) ** alpha of GNMT (Wu et al., 2016, Sec. 7), used in Sec. 6.1."""
+    return ((5 + length) / 6) ** alpha
+
+
+@torch.no_grad()
+def beam_search(
+    model: Transformer,
+    src: torch.Tensor,
+    max_len: int,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int = 4,
+    length_penalty: float = 0.6,
+) -> torch.Tensor:
+    """Beam search: keep the ``beam_size`` most probable prefixes per source at each step.
+
+    The paper decodes with beam size 4 and length penalty alpha = 0.6 (Sec. 6.1), the defaults here.
+    A hypothesis ``Y`` (the tokens after BOS, EOS included) is ranked by the GNMT score
+    ``log P(Y | X) / lp(Y)`` with ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (GNMT: Wu et al., 2016, Sec. 7; no
+    coverage penalty). ``alpha = 0`` ranks by plain log-probability, which favours short outputs.
+
+    Each step extends every live prefix by every token and keeps the best ``2 * beam_size``
+    candidates; an EOS candidate among the first ``beam_size`` is set aside as a finished hypothesis,
+    the best ``beam_size`` others stay live. A source is done when it has ``beam_size`` finished
+    hypotheses that all score at least as well as its best live prefix scores now (with ``alpha = 0``
+    a live score can only fall, so stopping then loses nothing; with ``alpha > 0`` it is the usual
+    heuristic). Decoding stops when every source is done or the output has ``max_len`` tokens; then
+    the live prefixes of the sources not done compete too, unfinished, as in :func:`greedy_decode`.
+    With ``beam_size=1`` the result is exactly :func:`greedy_decode`'s.
+
+    The source is encoded once and repeated for the beams. The model runs in eval mode (no dropout)
+    without gradients, and is restored to its previous mode afterwards.
+
+    Args:
+        model: a :class:`~transformer_lib.model.Transformer`.
+        src: source token ids (padded with ``config.pad_id``).
+        max_len: maximum output length, BOS included (``<= config.max_len``).
+        bos_id: id that starts every output. eos_id: id that ends a sequence.
+        beam_size: number of prefixes kept per source (``>= 1``).
+        length_penalty: ``alpha >= 0`` of the length penalty.
+
+    Shape:
+        - src: ``(B, S)`` long
+        - output: ``(B, L)`` long with ``L <= max_len``; ``output[:, 0] == bos_id``.
+
+    Returns:
+        The best hypothesis per source, BOS first, EOS included where it was produced, then
+        ``config.pad_id`` up to the longest one (the format of :func:`greedy_decode`).
+
+    Example:
+        >>> from transformer_lib.model import Transformer, TransformerConfig
+        >>> model = Transformer(TransformerConfig.tiny())
+        >>> out = beam_search(model, torch.randint(3, 32, (2, 6)), max_len=8, bos_id=1, eos_id=2)
+        >>> out.shape[0], out.shape[1] <= 8, out[:, 0].tolist()
+        (2, True, [1, 1])
+    """
+    c = _check_decode_args(model, src, max_len, bos_id, eos_id)
+    k = check_positive_int(beam_size, "beam_size")
+    if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
+        raise TypeError(f"length_penalty must be a float >= 0; got {type(length_penalty).__name__} {length_penalty!r}")
+    if not (math.isfinite(length_penalty) and length_penalty >= 0):
+        raise ValueError(f"length_penalty must be a finite float >= 0 (the paper uses 0.6); got {length_penalty}")
+    alpha, V, device = float(length_penalty), c.tgt_vocab_size, src.device
+
+    with _eval_mode(model):
+        B = src.shape[0]
+        src_mask = model.make_src_mask(src)  # (B, 1, 1, S)
+        memory = model.encode(src, src_mask)  # (B, S, d_model)  encoded once
+        memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, d_model)  row b*k + j: beam j of source b
+        src_mask = src_mask.repeat_interleave(k, dim=0)  # (B*k, 1, 1, S)
+        ys = torch.full((B * k, 1), bos_id, dtype=torch.long, device=device)  # (B*k, 1)
+        # log P(prefix | X). Only beam 0 is alive at first: the others (-inf) would copy it.
+        scores = torch.full((B, k), -math.inf, device=device)  # (B, k)
+        scores[:, 0] = 0.0
+        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(B)]  # per source: (score, ids), best first
+        done = [False] * B
+        n_cand = min(2 * k, k * V)  # at most one EOS per beam: 2k candidates leave k non-EOS ones
+
+        for t in range(1, max_len):  # the prefixes have t tokens; the candidates t + 1
+            log_probs = _next_token_logits(model, ys, memory, src_mask).log_softmax(dim=-1)  # (B*k, V)
+            cand = scores[:, :, None] + log_probs.view(B, k, V)  # (B, k, V)  log P(prefix + token | X)
+            top_scores, top_idx = cand.view(B, k * V).topk(n_cand, dim=-1)  # (B, n_cand)  best first
+            beam_idx, token = top_idx // V, top_idx % V  # (B, n_cand), (B, n_cand)
+            is_eos = token == eos_id  # (B, n_cand)
+
+            lp = _length_penalty(t, alpha)  # |Y| = t: the tokens after BOS, EOS included
+            ys_by_source = ys.view(B, k, t)  # (B, k, t)
+            for b, r in (is_eos[:, :k] & (top_scores[:, :k] > -math.inf)).nonzero().tolist():
+                if not done[b]:
+                    ids = ys_by_source[b, beam_idx[b, r]].tolist() + [eos_id]
+                    finished[b].append((top_scores[b, r].item() / lp, ids))
+
+            # The best k non-EOS candidates stay live (a stable sort keeps them in score order).
+            keep = is_eos.long().argsort(dim=-1, stable=True)[:, :k]  # (B, k)
+            scores = top_scores.gather(1, keep)  # (B, k)
+            parent = beam_idx.gather(1, keep)  # (B, k)
+            ys = ys_by_source.gather(1, parent[:, :, None].expand(B, k, t))  # (B, k, t)
+            ys = torch.cat([ys, token.gather(1, keep)[:, :, None]], dim=2).view(B * k, t + 1)  # (B*k, t + 1)
+
+            for b in range(B):
+                finished[b] = sorted(finished[b], key=lambda h: -h[0])[:k]
+                best_live = scores[b, 0].item() / lp
+                done[b] = done[b] or (len(finished[b]) == k and finished[b][-1][0] >= best_live)
+            if all(done):
+                break
+
+        # Sources not done reached max_len: their unfinished prefixes compete with the finished hypotheses.
+        lp = _length_penalty(ys.shape[1] - 1, alpha)
+        for b in range(B):
+            if not done[b]:
+                live = [(s / lp, ids) for s, ids in zip(scores[b].tolist(), ys.view(B, k, -1)[b].tolist())]
+                finished[b] = sorted(finished[b] + live, key=lambda h: -h[0])
+
+        best = [finished[b][0][1] for b in range(B)]  # B lists of ids
+        out = torch.full((B, max(map(len, best))), c.pad_id, dtype=torch.long, device=device)  # (B, L)
+        for b, ids in enumerate(best):
+            out[b, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
+        return out
