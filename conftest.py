@@ -4,7 +4,7 @@ Library fixtures live in tests/conftest.py; this file only configures how notebo
 stderr is never compared, the sanitize file is found from any directory, and a failing
 notebook cell is reported by the check it runs and the exception it raised, e.g.
 
-    FAILED notebooks/02_attention_from_scratch.ipynb::Cell 6 - 02-check_softmax: NotImplementedError
+    FAILED notebooks/02_attention_from_scratch.ipynb::Cell 7 - 02-check_softmax: NotImplementedError: ...
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ def test_student_exceptions_are_wrapped_with_case_and_cause():
     def not_done(q, k, v, mask=None):
         raise NotImplementedError()
 
-    with pytest.raises(NotImplementedError, match="the exercise is not done yet"):  # not an AssertionError
+    with pytest.raises(NotImplementedError, match="the exercise is not done yet: in `not_done`"):  # not an AssertionError
         checks.check_scaled_dot_product_attention(not_done)
 
 

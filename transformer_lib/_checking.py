@@ -90,10 +90,11 @@ def call(fn: Callable, *args: Any, names: Sequence[str] = (), **kwargs: Any) -> 
     called = ", ".join(f"{name}={describe(a)}" for name, a in named)
     try:
         result = fn(*copies[: len(args)], **dict(zip(kwargs, copies[len(args):])))
-    except NotImplementedError as err:  # an exercise not done yet stops the check as itself, not as a "mistake"
-        raise NotImplementedError(
-            "the exercise is not done yet: replace `# YOUR CODE HERE` / `raise NotImplementedError()` "
-            "with your code, run that cell, then run this check again") from err
+    except NotImplementedError:  # an exercise not done yet stops the check as itself, not as a "mistake"
+        name = getattr(fn, "__name__", type(fn).__name__)  # a function, a class, or a module instance
+        raise NotImplementedError(  # `from None`: one short traceback, the message says what to do
+            f"the exercise is not done yet: in `{name}`, replace `# YOUR CODE HERE` / `raise NotImplementedError()` "
+            "with your code, run that cell, then run this check again") from None
     except Exception as err:  # the student's exception, shown with the case and inputs, chained
         hints = [hint for key, hint in _ERROR_HINTS if key in f"{type(err).__name__}: {err}"]
         hint = f"\n  hint: {hints[0]}" if hints else ""
