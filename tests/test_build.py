@@ -452,3 +452,27 @@ class TestNbvalSettings:
         """Grading a student notebook: the summary gives the check's grade_id and the exception."""
         assert "notebooks/99_fixture.ipynb::Cell 3 - 99-check_square: NotImplementedError" in nbval_on_fixture
         assert "notebooks/99_fixture.ipynb::Cell 5 - 99-check_counter: NotImplementedError" in nbval_on_fixture
+
+
+def _sanitize(text: str) -> str:
+    """Apply tests/nbval_sanitize.cfg as nbval does: `regex:` / `replace:` pairs, in order."""
+    lines = [line for line in (ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8").splitlines()
+             if line.startswith(("regex: ", "replace: "))]
+    for regex, replace in zip(lines[::2], lines[1::2]):
+        text = re.sub(regex.removeprefix("regex: "), replace.removeprefix("replace: "), text)
+    return text
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("<function f at 0x7f3a2c1b9d30>", "<function f at 0xADDRESS>"),
+    ("T =  128: library 0.24 ms, torch 12 µs", "T =  128: library <TIME>, torch <TIME>"),
+    ("took 3.5 seconds", "took <TIME>"),
+    ("/home/alice/course/transformer_lib/attention.py", "<REPO>/transformer_lib/attention.py"),
+    # teaching outputs stay as they are
+    ("softmax: all 7 cases pass", "softmax: all 7 cases pass"),
+    ("[0.063, 0.468, 0.468] 1.937 6.683", "[0.063, 0.468, 0.468] 1.937 6.683"),
+    ("d_k =   64  scores", "d_k =   64  scores"),
+    ("2 s (B, S) 4 sequences", "2 s (B, S) 4 sequences"),
+])
+def test_sanitize_file_masks_addresses_times_and_paths_only(raw, expected):
+    assert _sanitize(raw) == expected
