@@ -455,11 +455,11 @@ class TestNbvalSettings:
 
 
 def _sanitize(text: str) -> str:
-    """Apply tests/nbval_sanitize.cfg as nbval does: `regex:` / `replace:` pairs, in order."""
-    lines = [line for line in (ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8").splitlines()
-             if line.startswith(("regex: ", "replace: "))]
-    for regex, replace in zip(lines[::2], lines[1::2]):
-        text = re.sub(regex.removeprefix("regex: "), replace.removeprefix("replace: "), text)
+    """Apply tests/nbval_sanitize.cfg with nbval's own parser, in order, as nbval does."""
+    from nbval.plugin import get_sanitize_patterns
+
+    for regex, replace in get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8")):
+        text = re.sub(regex, replace, text)
     return text
 
 
