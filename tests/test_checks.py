@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer_lib import checks
-from transformer_lib.attention import dot_product_attention, scaled_dot_product_attention
+from transformer_lib.attention import SelfAttention, dot_product_attention, scaled_dot_product_attention
 from transformer_lib.layers import DecoderLayer, EncoderLayer, FeedForward
 from transformer_lib.masks import causal_mask, padding_mask
 from transformer_lib.multihead import MultiHeadAttention, merge_heads, split_heads
@@ -38,6 +38,8 @@ REFERENCES = [
     (checks.check_feed_forward, FeedForward, "FeedForward: all 3 cases pass"),
     (checks.check_encoder_layer, EncoderLayer, "EncoderLayer: all 4 cases pass"),
     (checks.check_decoder_layer, DecoderLayer, "DecoderLayer: all 4 cases pass"),
+    (checks.check_self_attention, SelfAttention, "SelfAttention: all 4 cases pass"),
+    (checks.check_safe_attention, scaled_dot_product_attention, "safe_attention: all 5 cases pass"),
 ]
 
 
@@ -65,7 +67,8 @@ def test_reference_passes_with_one_success_line(check, reference, line, capsys):
 
 
 def test_every_check_is_exported():
-    assert sorted(checks.__all__) == sorted(check.__name__ for check, _, _ in REFERENCES)
+    exported = [name for name in checks.__all__ if name.startswith("check_")]
+    assert sorted(exported) == sorted(check.__name__ for check, _, _ in REFERENCES)
 
 
 def test_checks_restore_the_global_rng_and_threads_and_are_deterministic(capsys):
@@ -236,10 +239,10 @@ def test_student_exceptions_are_wrapped_with_case_and_cause():
         w = torch.softmax(q @ k.T / math.sqrt(q.shape[-1]), dim=-1)
         return w @ v, w
 
-    with raises(r"case 'batched \(B=2, H=3, T=4, d_k=8\)': your code raised "
+    with raises(r"case 'batched \(B=2, H=3, T=4, d_k=8\)' \(2 of 7\): your code raised "
                                              r"RuntimeError") as info:
         checks.check_scaled_dot_product_attention(k_dot_t)
-    assert isinstance(info.value.__cause__, RuntimeError)
+    assert isinstance(info.value.student_error, RuntimeError)
     assert "called with q=(2, 3, 4, 8) float32" in str(info.value)
 
     def no_mask_argument(q, k, v):
@@ -248,13 +251,15 @@ def test_student_exceptions_are_wrapped_with_case_and_cause():
     with raises(r"case 'padding mask.*TypeError.*unexpected keyword argument 'mask'.*"
                                              r"keep the signature") as info:
         checks.check_scaled_dot_product_attention(no_mask_argument)
-    assert isinstance(info.value.__cause__, TypeError)
+    assert isinstance(info.value.student_error, TypeError)
 
     def not_done(q, k, v, mask=None):
         raise NotImplementedError()
 
-    with pytest.raises(NotImplementedError, match="the exercise is not done yet: in `not_done`"):  # not an AssertionError
+    with pytest.raises(checks.ExerciseNotDone, match="the exercise is not done yet: write `not_done`") as info:
         checks.check_scaled_dot_product_attention(not_done)
+    assert isinstance(info.value, NotImplementedError) and not isinstance(info.value, AssertionError)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # one line, nothing chained
 
 
 def test_dot_product_attention(capsys):
@@ -398,20 +403,20 @@ def test_split_and_merge_heads(capsys):
 
 # ----------------------------------------------------------------------------------------------- modules
 class StudentMHA(nn.Module):
-    """A student's multi-head attention with other attribute names (matched by shape) and switchable mistakes."""
+    """A student's multi-head attention (its own code, the contract's attribute names) with switchable mistakes."""
 
     mistakes: dict = {}
 
     def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
         super().__init__()
         self.h, self.d_head = n_heads, d_model // n_heads
-        self.W_q, self.W_k, self.W_v, self.W_o = (nn.Linear(d_model, d_model, bias=bias) for _ in range(4))
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(d_model, d_model, bias=bias) for _ in range(4))
 
     def forward(self, query, key, value, mask=None):
         m = self.mistakes
         B, T_q, d_model = query.shape
         q, k, v = (w(t).view(B, -1, self.h, self.d_head).transpose(1, 2)
-                   for w, t in ((self.W_q, query), (self.W_k, key), (self.W_v, value)))
+                   for w, t in ((self.q_proj, query), (self.k_proj, key), (self.v_proj, value)))
         scale = {"none": 1.0, "d_model": d_model ** 0.5}.get(m.get("scale"), self.d_head ** 0.5)
         scores = torch.einsum("bhqd,bhkd->bhqk", q, k) / scale
         if mask is not None and not m.get("ignore_mask"):
@@ -420,7 +425,7 @@ class StudentMHA(nn.Module):
         out = weights @ v  # (B, H, T_q, d_head)
         out = out.reshape(B, T_q, d_model) if m.get("merge_no_transpose") else \
             out.transpose(1, 2).reshape(B, T_q, d_model)
-        out = out if m.get("no_out_proj") else self.W_o(out)
+        out = out if m.get("no_out_proj") else self.out_proj(out)
         if m.get("only_out"):
             return out
         return out, (weights.mean(1) if m.get("average") else weights)
@@ -430,10 +435,10 @@ def student_mha(**mistakes):
     return type("MultiHeadAttention", (StudentMHA,), {"mistakes": mistakes})
 
 
-def test_multi_head_attention_by_shape_and_mistakes(capsys):
+def test_multi_head_attention_mistakes(capsys):
     lines = passes(checks.check_multi_head_attention, student_mha(), capsys)
-    assert lines == ["MultiHeadAttention: your parameter names differ from the contract's, so the reference weights "
-                     "were copied by shape, in order", "MultiHeadAttention: all 5 cases pass"]
+    assert lines == ["MultiHeadAttention: copied the reference weights into your module by name (q_proj, k_proj, "
+                     "v_proj, out_proj)", "MultiHeadAttention: all 5 cases pass"]
     for mistakes, match in [
         (dict(scale="none"),
          r"case 'self-attention \(B=2.*scores not scaled: divide each head's scores by sqrt\(d_head\)"),
@@ -445,9 +450,8 @@ def test_multi_head_attention_by_shape_and_mistakes(capsys):
         (dict(average=True), r"return the per-head weights \(B, H, T_q, T_k\), not averaged over heads"),
         (dict(only_out=True), r"return a tuple \(out, weights\)"),
     ]:
-        with raises(match) as info:
+        with raises(match):
             checks.check_multi_head_attention(student_mha(**mistakes))
-        assert "note: the reference weights were copied by shape" in str(info.value)
 
 
 def test_mask_inverted_with_a_finite_fill_is_named_in_every_masked_case():
@@ -473,7 +477,7 @@ def test_class_checks_wrap_constructor_errors():
 
     with raises(r"case 'self-attention \(B=2.*your code raised TypeError.*'bias'.*keep the signature") as info:
         checks.check_multi_head_attention(NoBias)
-    assert isinstance(info.value.__cause__, TypeError)
+    assert isinstance(info.value.student_error, TypeError)
 
 
 def test_multi_head_attention_weights_that_cannot_be_copied():
@@ -482,9 +486,33 @@ def test_multi_head_attention_weights_that_cannot_be_copied():
             super().__init__()
             self.qkv, self.out = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
 
-    with raises(r"cannot copy the reference weights into your Fused: it has parameters "
-                                             r"\[qkv.weight \(36, 12\)"):
+    with raises(r"by attribute name, so name your layers as the exercise does\n  expected: q_proj, k_proj, v_proj, "
+                r"out_proj\n  yours:    qkv, out \(not in the exercise\)"):
         checks.check_multi_head_attention(Fused)
+
+    class Renamed(StudentMHA):  # right code, other names: told the names, never "differs from the reference"
+        def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
+            super().__init__(d_model, n_heads, dropout, bias)
+            self.W_q, self.W_k, self.W_v, self.W_o = self.q_proj, self.k_proj, self.v_proj, self.out_proj
+            del self.q_proj, self.k_proj, self.v_proj, self.out_proj
+
+    with raises(r"expected: q_proj, k_proj, v_proj, out_proj\n  yours:    W_q, W_k, W_v, W_o \(not in the exercise\)"):
+        checks.check_multi_head_attention(Renamed)
+
+    class NoBias(StudentMHA):
+        def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
+            super().__init__(d_model, n_heads, dropout, bias=False)
+
+    with raises(r"expected: q_proj.bias, k_proj.bias, v_proj.bias, out_proj.bias$"):
+        checks.check_multi_head_attention(NoBias)
+
+    class Narrow(StudentMHA):
+        def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
+            super().__init__(d_model, n_heads, dropout, bias)
+            self.out_proj = nn.Linear(d_model, d_model // n_heads, bias=bias)
+
+    with raises(r"wrong size \(out_proj.weight: expected \(12, 12\), yours \(4, 12\); out_proj.bias"):
+        checks.check_multi_head_attention(Narrow)
     with raises(r"pass the class itself, not an instance"):
         checks.check_multi_head_attention(MultiHeadAttention(12, 3))
     with raises(r"is not an nn.Module"):
@@ -496,19 +524,20 @@ class StudentFFN(nn.Module):
 
     def __init__(self, d_model, d_ff, dropout=0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
+        self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
 
     def forward(self, x):
         m = self.mistakes
-        h = self.net[0](x)
+        h = self.linear1(x)
         h = {"none": h, "gelu": F.gelu(h)}.get(m.get("activation"), F.relu(h))
-        y = h if m.get("no_linear2") else self.net[2](h)
+        y = h if m.get("no_linear2") else self.linear2(h)
         return x + y if m.get("residual") else y
 
 
 def test_feed_forward(capsys):
     lines = passes(checks.check_feed_forward, StudentFFN, capsys)
-    assert "copied by shape" in lines[0] and lines[1] == "FeedForward: all 3 cases pass"
+    assert lines == ["FeedForward: copied the reference weights into your module by name (linear1, linear2)",
+                     "FeedForward: all 3 cases pass"]
     for mistakes, match in [
         (dict(activation="none"), r"missing ReLU between the two linear layers"),
         (dict(activation="gelu"), r"wrong activation: the paper's FFN uses ReLU"),
@@ -520,27 +549,27 @@ def test_feed_forward(capsys):
 
 
 class StudentEncoderLayer(nn.Module):
-    """Encoder layer with other attribute names (weights matched by shape) and switchable mistakes."""
+    """Encoder layer written with nn.Module building blocks and switchable mistakes."""
 
     mistakes: dict = {}
 
     def __init__(self, d_model, n_heads, d_ff, dropout=0.0, norm_first=False):
         super().__init__()
-        self.attn, self.ffn = MultiHeadAttention(d_model, n_heads), FeedForward(d_model, d_ff)
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.self_attn, self.feed_forward = MultiHeadAttention(d_model, n_heads), FeedForward(d_model, d_ff)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.norm_first = norm_first if "force_pre" not in self.mistakes else self.mistakes["force_pre"]
 
     def forward(self, x, mask=None):
         m = self.mistakes
         attn_mask = None if m.get("drop_mask") else mask
-        ln1, ln2 = (self.ln2, self.ln1) if m.get("swap_norms") else (self.ln1, self.ln2)
+        ln1, ln2 = (self.norm2, self.norm1) if m.get("swap_norms") else (self.norm1, self.norm2)
         res = 0 if m.get("no_residual") else 1
         if self.norm_first:
             h = ln1(x)
-            x = res * x + self.attn(h, h, h, attn_mask)[0]
-            return res * x + self.ffn(ln2(x))
-        x = ln1(res * x + self.attn(x, x, x, attn_mask)[0])
-        return ln2(res * x + self.ffn(x))
+            x = res * x + self.self_attn(h, h, h, attn_mask)[0]
+            return res * x + self.feed_forward(ln2(x))
+        x = ln1(res * x + self.self_attn(x, x, x, attn_mask)[0])
+        return ln2(res * x + self.feed_forward(x))
 
 
 def student_encoder(**mistakes):
@@ -549,7 +578,16 @@ def student_encoder(**mistakes):
 
 def test_encoder_layer(capsys):
     lines = passes(checks.check_encoder_layer, student_encoder(), capsys)
-    assert "copied by shape" in lines[0] and lines[1] == "EncoderLayer: all 4 cases pass"
+    assert lines[1] == "EncoderLayer: all 4 cases pass"
+
+    class Renamed(StudentEncoderLayer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.attn, self.ffn, self.ln1, self.ln2 = self.self_attn, self.feed_forward, self.norm1, self.norm2
+            del self.self_attn, self.feed_forward, self.norm1, self.norm2
+
+    with raises(r"expected: self_attn, feed_forward, norm1, norm2\n  yours:    attn, ffn, ln1, ln2 \(not in the"):
+        checks.check_encoder_layer(Renamed)
     for mistakes, match in [
         (dict(no_residual=True), r"case 'post-norm \(norm_first=False\).*missing residual connections"),
         (dict(force_pre=True), r"wrong norm placement: norm_first=False is the paper's post-norm"),
@@ -623,37 +661,40 @@ def test_decoder_layer(capsys):
 # ------------------------------------------------------------------- every catalogued mistake is reachable
 # A student who makes exactly one catalogued mistake must get exactly that diagnosis: this guards against
 # cases that stop telling a mistake apart from the right answer.
-from transformer_lib import _checking  # noqa: E402
+from transformer_lib.checks import attention as attention_checks  # noqa: E402
+from transformer_lib.checks import layers as layer_checks  # noqa: E402
+from transformer_lib.checks import multihead as mha_checks  # noqa: E402
+from transformer_lib.checks import positional as pe_checks  # noqa: E402
 
 
 def sdpa_mistakes():
-    yield from ((message, scale, "before") for message, scale in _checking.SCALE_MISTAKES)
-    yield from ((message, None, mode) for mode, message in _checking.MASK_MISTAKES.items())
+    yield from ((message, scale, "before") for message, scale in attention_checks.SCALE_MISTAKES)
+    yield from ((message, None, mode) for mode, message in attention_checks.MASK_MISTAKES.items())
 
 
 @pytest.mark.parametrize(("message", "scale", "mode"), list(sdpa_mistakes()))
 def test_every_attention_mistake_is_diagnosed(message, scale, mode):
     def student(q, k, v, mask=None):
         d_k = q.shape[-1]
-        return _checking.attend_variant(q, k, v, mask, scale=scale(d_k) if scale else d_k ** -0.5, mask_mode=mode)
+        return attention_checks.attend_variant(q, k, v, mask, scale=scale(d_k) if scale else d_k ** -0.5, mask_mode=mode)
 
     with pytest.raises(AssertionError) as info:
         checks.check_scaled_dot_product_attention(student)
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize(("message", "kwargs"), _checking.PE_MISTAKES)
+@pytest.mark.parametrize(("message", "kwargs"), pe_checks.PE_MISTAKES)
 def test_every_positional_encoding_mistake_is_diagnosed(message, kwargs):
     with pytest.raises(AssertionError) as info:
-        checks.check_sinusoidal_positional_encoding(lambda m, d: _checking.pe_variant(m, d, **kwargs))
+        checks.check_sinusoidal_positional_encoding(lambda m, d: pe_checks.pe_variant(m, d, **kwargs))
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize(("message", "kwargs"), _checking.MHA_MISTAKES)
+@pytest.mark.parametrize(("message", "kwargs"), mha_checks.MHA_MISTAKES)
 def test_every_multi_head_attention_mistake_is_diagnosed(message, kwargs, capsys):
     class Mistaken(MultiHeadAttention):
         def forward(self, query, key, value, mask=None):
-            return _checking.mha_variant(self, self.n_heads, query, key, value, mask, **kwargs)
+            return mha_checks.mha_variant(self, self.n_heads, query, key, value, mask, **kwargs)
 
     with pytest.raises(AssertionError) as info:
         checks.check_multi_head_attention(Mistaken)
@@ -663,7 +704,7 @@ def test_every_multi_head_attention_mistake_is_diagnosed(message, kwargs, capsys
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("n", [2, 3])
 def test_every_layer_mistake_is_diagnosed(n, norm_first, capsys):
-    for message, kwargs in _checking.layer_mistakes(norm_first, n):
+    for message, kwargs in layer_checks.layer_mistakes(norm_first, n):
         switches = dict(placement="pre" if norm_first else "post", residual=(True,) * n) | kwargs
 
         class MistakenEncoder(EncoderLayer):
@@ -671,7 +712,7 @@ def test_every_layer_mistake_is_diagnosed(n, norm_first, capsys):
                 if self.norm_first != norm_first:
                     return super().forward(x, mask)
                 blocks = [lambda h: self.self_attn(h, h, h, mask)[0], self.feed_forward]
-                return _checking.sublayers_variant(x, blocks, [self.norm1, self.norm2], **switches)
+                return layer_checks.sublayers_variant(x, blocks, [self.norm1, self.norm2], **switches)
 
         class MistakenDecoder(DecoderLayer):
             def forward(self, x, memory, src_mask=None, tgt_mask=None):
@@ -679,7 +720,7 @@ def test_every_layer_mistake_is_diagnosed(n, norm_first, capsys):
                     return super().forward(x, memory, src_mask, tgt_mask)
                 blocks = [lambda h: self.self_attn(h, h, h, tgt_mask)[0],
                           lambda h: self.cross_attn(h, memory, memory, src_mask)[0], self.feed_forward]
-                return _checking.sublayers_variant(x, blocks, [self.norm1, self.norm2, self.norm3], **switches)
+                return layer_checks.sublayers_variant(x, blocks, [self.norm1, self.norm2, self.norm3], **switches)
 
         check, cls = (checks.check_encoder_layer, MistakenEncoder) if n == 2 else \
             (checks.check_decoder_layer, MistakenDecoder)

@@ -1,7 +1,7 @@
 """transformer_lib: a readable reference implementation of "Attention Is All You Need" (Vaswani et al., 2017).
 
 Modules, in the order the course teaches them: ``attention``, ``masks``, ``positional``, ``multihead``,
-``layers``, ``model``, ``decoding`` (plus ``device``, ``utils`` and ``checks``). No module imports a later one.
+``layers``, ``model``, ``decoding`` (plus ``device``, ``utils`` with the notebook helpers, and the ``checks`` package). No module imports a later one.
 
 Shape legend (batch first everywhere):
 
@@ -25,7 +25,7 @@ Example:
 """
 
 from .device import describe_device, get_device
-from .utils import set_seed, show_source
+from .utils import interactive_plot, set_seed, show_source
 
-__all__ = ["get_device", "describe_device", "show_source", "set_seed"]
+__all__ = ["get_device", "describe_device", "show_source", "set_seed", "interactive_plot"]
 __version__ = "0.1.0"

@@ -19,8 +19,8 @@ from typing import Iterator
 import torch
 
 from .masks import causal_mask
-from .model import Transformer, TransformerConfig
-from .utils import check_positive_int, check_token_ids
+from .model import Transformer
+from ._validation import check_positive_int, check_token_ids, door
 
 __all__ = ["greedy_decode", "beam_search"]
 
@@ -30,10 +30,8 @@ def _check_id(value: int, name: str, vocab_size: int) -> None:
         raise ValueError(f"{name} must be an int token id in [0, {vocab_size}); got {value!r}")
 
 
-def _check_decode_args(
-    model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int
-) -> TransformerConfig:
-    """The checks every decoder shares; returns ``model.config``."""
+def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int) -> None:
+    """The checks every decoder shares (at the door: the model's encode/decode inside do not re-check)."""
     if not isinstance(model, Transformer):
         raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
     c = model.config
@@ -43,7 +41,15 @@ def _check_decode_args(
         raise ValueError(f"max_len must be <= config.max_len = {c.max_len}; got {max_len}")
     _check_id(bos_id, "bos_id", c.tgt_vocab_size)
     _check_id(eos_id, "eos_id", c.tgt_vocab_size)
-    return c
+
+
+def _check_beam_args(model, src, max_len, bos_id, eos_id, beam_size=4, length_penalty=0.6) -> None:
+    _check_decode_args(model, src, max_len, bos_id, eos_id)
+    check_positive_int(beam_size, "beam_size")
+    if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
+        raise TypeError(f"length_penalty must be a float >= 0; got {type(length_penalty).__name__} {length_penalty!r}")
+    if not (math.isfinite(length_penalty) and length_penalty >= 0):
+        raise ValueError(f"length_penalty must be a finite float >= 0 (the paper uses 0.6); got {length_penalty}")
 
 
 @contextmanager
@@ -66,6 +72,7 @@ def _next_token_logits(
     return logits[:, -1]  # (N, V)
 
 
+@door(_check_decode_args)
 @torch.no_grad()
 def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int) -> torch.Tensor:
     """Greedy decoding: at each step append the most probable next token.
@@ -94,7 +101,7 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, bos_id: i
         >>> out.shape[0], out.shape[1] <= 8, out[:, 0].tolist()
         (2, True, [1, 1])
     """
-    c = _check_decode_args(model, src, max_len, bos_id, eos_id)
+    c = model.config
     with _eval_mode(model):
         B = src.shape[0]
         src_mask = model.make_src_mask(src)  # (B, 1, 1, S)
@@ -116,6 +123,7 @@ def _length_penalty(length: int, alpha: float) -> float:
     return ((5 + length) / 6) ** alpha
 
 
+@door(_check_beam_args)
 @torch.no_grad()
 def beam_search(
     model: Transformer,
@@ -168,12 +176,7 @@ def beam_search(
         >>> out.shape[0], out.shape[1] <= 8, out[:, 0].tolist()
         (2, True, [1, 1])
     """
-    c = _check_decode_args(model, src, max_len, bos_id, eos_id)
-    k = check_positive_int(beam_size, "beam_size")
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
-        raise TypeError(f"length_penalty must be a float >= 0; got {type(length_penalty).__name__} {length_penalty!r}")
-    if not (math.isfinite(length_penalty) and length_penalty >= 0):
-        raise ValueError(f"length_penalty must be a finite float >= 0 (the paper uses 0.6); got {length_penalty}")
+    c, k = model.config, int(beam_size)
     alpha, V, device = float(length_penalty), c.tgt_vocab_size, src.device
 
     with _eval_mode(model):

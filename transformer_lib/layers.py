@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .multihead import MultiHeadAttention
-from .utils import _shape, check_dim, check_positive_int, check_probability, check_tensor, validate_mask
+from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
 
 __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer"]
 
@@ -31,6 +31,28 @@ LAYER_NORM_EPS = 1e-5  # torch's default, also used by nn.TransformerEncoderLaye
 def _check_x(x: torch.Tensor, name: str, d_model: int, dims: str = "(B, T, d_model)") -> None:
     check_tensor(x, name, dims, ndim=3, kind="float")
     check_dim(x, name, dims, -1, d_model, "d_model")
+
+
+def _check_ff_args(module: "FeedForward", x: torch.Tensor) -> None:
+    _check_x(x, "x", module.d_model)
+
+
+def _check_encoder_args(module: "EncoderLayer", x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+    _check_x(x, "x", module.d_model, "(B, S, d_model)")
+    B, S, _ = x.shape
+    validate_mask(mask, (B, module.self_attn.n_heads, S, S), dims="(B, H, S, S)")
+
+
+def _check_decoder_args(module: "DecoderLayer", x, memory, src_mask=None, tgt_mask=None) -> None:
+    _check_x(x, "x", module.d_model)
+    _check_x(memory, "memory", module.d_model, "(B, S, d_model)")
+    if memory.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"memory must have shape (B, S, d_model) with B = {x.shape[0]} (as x); got {_shape(memory.shape)}"
+        )
+    (B, T, _), S, H = x.shape, memory.shape[1], module.self_attn.n_heads
+    validate_mask(tgt_mask, (B, H, T, T), name="tgt_mask", dims="(B, H, T, T)")
+    validate_mask(src_mask, (B, H, T, S), name="src_mask", dims="(B, H, T, S)")
 
 
 class FeedForward(nn.Module):
@@ -62,8 +84,8 @@ class FeedForward(nn.Module):
         self.linear2 = nn.Linear(d_ff, d_model)  # W_2, b_2
         self.dropout = nn.Dropout(check_probability(dropout, "dropout"))
 
+    @door(_check_ff_args)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_x(x, "x", self.d_model)
         h = torch.relu(self.linear1(x))  # (B, T, d_ff)  Eq. (2): max(0, x W_1 + b_1)
         return self.linear2(self.dropout(h))  # (B, T, d_model)
 
@@ -85,7 +107,7 @@ class EncoderLayer(nn.Module):
     Shape:
         - x: ``(B, S, d_model)``
         - mask: bool, ``True`` = may attend, broadcastable to ``(B, H, S, S)``, e.g. ``padding_mask(src)``
-        - output: ``(B, S, d_model)``. The attention weights are in ``self_attn.last_weights``.
+        - output: ``(B, S, d_model)``. In eval mode the attention weights are in ``self_attn.last_weights``.
 
     Example:
         >>> layer = EncoderLayer(d_model=16, n_heads=4, d_ff=64)
@@ -103,20 +125,21 @@ class EncoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def _sa(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.dropout1(self.self_attn(x, x, x, mask)[0])  # (B, S, d_model)
-
+    @door(_check_encoder_args)
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        _check_x(x, "x", self.d_model, "(B, S, d_model)")
-        B, S, _ = x.shape
-        validate_mask(mask, (B, self.self_attn.n_heads, S, S), dims="(B, H, S, S)")
-        if self.norm_first:  # pre-norm
-            x = x + self._sa(self.norm1(x), mask)
-            x = x + self.dropout2(self.feed_forward(self.norm2(x)))
+        if self.norm_first:  # pre-norm: x + Sublayer(LayerNorm(x))
+            x = x + self._sa_block(self.norm1(x), mask)
+            x = x + self._ff_block(self.norm2(x))
         else:  # post-norm, Sec. 3.1: LayerNorm(x + Sublayer(x))
-            x = self.norm1(x + self._sa(x, mask))
-            x = self.norm2(x + self.dropout2(self.feed_forward(x)))
+            x = self.norm1(x + self._sa_block(x, mask))
+            x = self.norm2(x + self._ff_block(x))
         return x  # (B, S, d_model)
+
+    def _sa_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.dropout1(self.self_attn(x, x, x, mask)[0])  # (B, S, d_model)  Sec. 5.4: dropout on the output
+
+    def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout2(self.feed_forward(x))  # (B, S, d_model)
 
 
 class DecoderLayer(nn.Module):
@@ -135,7 +158,7 @@ class DecoderLayer(nn.Module):
         - x: ``(B, T, d_model)`` (target side), memory: ``(B, S, d_model)`` (encoder output)
         - src_mask: broadcastable to ``(B, H, T, S)``, e.g. ``padding_mask(src)`` ``(B, 1, 1, S)``
         - tgt_mask: broadcastable to ``(B, H, T, T)``, e.g. ``causal_mask(T)`` (Sec. 3.2.3)
-        - output: ``(B, T, d_model)``. Weights: ``self_attn.last_weights``, ``cross_attn.last_weights``.
+        - output: ``(B, T, d_model)``. In eval mode: ``self_attn.last_weights``, ``cross_attn.last_weights``.
 
     Example:
         >>> from transformer_lib.masks import causal_mask
@@ -157,15 +180,7 @@ class DecoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
 
-    def _sa(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.dropout1(self.self_attn(x, x, x, mask)[0])  # (B, T, d_model)
-
-    def _ca(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.dropout2(self.cross_attn(x, memory, memory, mask)[0])  # (B, T, d_model) queries from x
-
-    def _ff(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout3(self.feed_forward(x))  # (B, T, d_model)
-
+    @door(_check_decoder_args)
     def forward(
         self,
         x: torch.Tensor,
@@ -173,21 +188,21 @@ class DecoderLayer(nn.Module):
         src_mask: torch.Tensor | None = None,
         tgt_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        _check_x(x, "x", self.d_model)
-        _check_x(memory, "memory", self.d_model, "(B, S, d_model)")
-        if memory.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"memory must have shape (B, S, d_model) with B = {x.shape[0]} (as x); got {_shape(memory.shape)}"
-            )
-        (B, T, _), S, H = x.shape, memory.shape[1], self.self_attn.n_heads
-        validate_mask(tgt_mask, (B, H, T, T), name="tgt_mask", dims="(B, H, T, T)")
-        validate_mask(src_mask, (B, H, T, S), name="src_mask", dims="(B, H, T, S)")
-        if self.norm_first:  # pre-norm
-            x = x + self._sa(self.norm1(x), tgt_mask)
-            x = x + self._ca(self.norm2(x), memory, src_mask)
-            x = x + self._ff(self.norm3(x))
-        else:  # post-norm, Sec. 3.1
-            x = self.norm1(x + self._sa(x, tgt_mask))
-            x = self.norm2(x + self._ca(x, memory, src_mask))
-            x = self.norm3(x + self._ff(x))
+        if self.norm_first:  # pre-norm: x + Sublayer(LayerNorm(x))
+            x = x + self._sa_block(self.norm1(x), tgt_mask)
+            x = x + self._ca_block(self.norm2(x), memory, src_mask)
+            x = x + self._ff_block(self.norm3(x))
+        else:  # post-norm, Sec. 3.1: LayerNorm(x + Sublayer(x))
+            x = self.norm1(x + self._sa_block(x, tgt_mask))
+            x = self.norm2(x + self._ca_block(x, memory, src_mask))
+            x = self.norm3(x + self._ff_block(x))
         return x  # (B, T, d_model)
+
+    def _sa_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.dropout1(self.self_attn(x, x, x, mask)[0])  # (B, T, d_model)  masked self-attention
+
+    def _ca_block(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.dropout2(self.cross_attn(x, memory, memory, mask)[0])  # (B, T, d_model)  queries from x
+
+    def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout3(self.feed_forward(x))  # (B, T, d_model)

@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import torch
 
-from .utils import check_positive_int, check_tensor, validate_mask
+from ._validation import check_positive_int, check_tensor, door, validate_mask
 
 __all__ = ["padding_mask", "causal_mask", "validate_mask", "to_torch_attn_mask"]
 
 
+def _check_padding_args(tokens, pad_id) -> None:
+    check_tensor(tokens, "tokens", "(B, T)", ndim=2, kind="int")
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int):
+        raise TypeError(f"pad_id must be an int; got {type(pad_id).__name__} {pad_id!r}")
+
+
+@door(_check_padding_args)
 def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Mask that lets every query attend to every non-padding key.
 
@@ -36,12 +43,10 @@ def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
         >>> padding_mask(torch.tensor([[5, 6, 0, 0]]), pad_id=0)
         tensor([[[[ True,  True, False, False]]]])
     """
-    check_tensor(tokens, "tokens", "(B, T)", ndim=2, kind="int")
-    if isinstance(pad_id, bool) or not isinstance(pad_id, int):
-        raise TypeError(f"pad_id must be an int; got {type(pad_id).__name__} {pad_id!r}")
     return (tokens != pad_id)[:, None, None, :]  # (B, 1, 1, T)
 
 
+@door(lambda size, device=None: check_positive_int(size, "size"))
 def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Causal ("look-ahead") mask of the decoder's self-attention, Sec. 3.2.3.
 
@@ -60,7 +65,6 @@ def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Te
                 [ True,  True, False],
                 [ True,  True,  True]])
     """
-    check_positive_int(size, "size")
     return torch.ones(size, size, dtype=torch.bool, device=device).tril()  # (T, T)
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from .layers import LAYER_NORM_EPS, DecoderLayer, EncoderLayer
 from .masks import causal_mask, padding_mask
 from .positional import PositionalEncoding
-from .utils import _shape, check_dim, check_tensor, check_token_ids, validate_mask
+from ._validation import _shape, check_dim, check_tensor, check_token_ids, door, validate_mask
 
 __all__ = ["TransformerConfig", "Transformer"]
 
@@ -68,27 +68,25 @@ class TransformerConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int)):
-                raise TypeError(f"TransformerConfig.{f.name} must be an int; got {value!r}")
-            if f.type in ("bool", bool) and not isinstance(value, bool):
-                raise TypeError(f"TransformerConfig.{f.name} must be a bool; got {value!r}")
-        for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "n_encoder_layers",
-                     "n_decoder_layers", "d_ff", "max_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TransformerConfig.{name} must be >= 1; got {getattr(self, name)}")
+        # The constraints a user can actually break, each with the reason.
+        sizes = ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers",
+                 "d_ff", "max_len")
+        for name in sizes:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TransformerConfig.{name} must be a positive int; got {value!r}")
         if self.d_model % self.n_heads:
-            raise ValueError(f"n_heads must divide d_model; got d_model={self.d_model}, n_heads={self.n_heads}")
-        if self.d_model % 2:
-            raise ValueError(f"d_model must be even (sinusoidal positional encoding); got {self.d_model}")
-        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0) or isinstance(self.dropout, bool):
-            raise ValueError(f"TransformerConfig.dropout must be a float in [0, 1); got {self.dropout!r}")
-        if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
             raise ValueError(
-                f"pad_id must be a valid id in both vocabularies [0, {min(self.src_vocab_size, self.tgt_vocab_size)}); "
-                f"got {self.pad_id}"
+                f"n_heads must divide d_model (each head gets d_head = d_model / n_heads dims); "
+                f"got d_model={self.d_model}, n_heads={self.n_heads}"
             )
+        if self.d_model % 2:
+            raise ValueError(f"d_model must be even (the sinusoidal encoding pairs dims 2i, 2i+1); got {self.d_model}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"TransformerConfig.dropout must be a float in [0, 1); got {self.dropout!r}")
+        smallest = min(self.src_vocab_size, self.tgt_vocab_size)
+        if isinstance(self.pad_id, bool) or not isinstance(self.pad_id, int) or not 0 <= self.pad_id < smallest:
+            raise ValueError(f"pad_id must be a valid id in both vocabularies [0, {smallest}); got {self.pad_id!r}")
         if self.tie_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError(
                 "tie_embeddings=True shares one matrix between source, target and output (Sec. 3.4), so it needs "
@@ -129,6 +127,41 @@ class TransformerConfig:
     def replace(self, **changes: Any) -> "TransformerConfig":
         """A copy with some fields changed (the config is frozen): ``cfg.replace(dropout=0.0)``."""
         return replace(self, **changes)
+
+
+# ---------------------------------------------------------------------- validation at the door
+# Run once per call from outside (see transformer_lib._validation.door); the layers inside trust them.
+
+def _check_ids(model: "Transformer", ids: torch.Tensor, name: str, dims: str, vocab_size: int) -> None:
+    check_token_ids(ids, name, dims, vocab_size)
+    if ids.shape[1] > model.config.max_len:
+        raise ValueError(f"{name} is longer than config.max_len = {model.config.max_len}; got shape {_shape(ids.shape)}")
+
+
+def _check_forward_args(model: "Transformer", src: torch.Tensor, tgt: torch.Tensor) -> None:
+    _check_ids(model, src, "src", "(B, S)", model.config.src_vocab_size)
+    _check_ids(model, tgt, "tgt", "(B, T)", model.config.tgt_vocab_size)
+    if src.shape[0] != tgt.shape[0]:
+        raise ValueError(
+            f"src (B, S) and tgt (B, T) must have the same batch size B; got {_shape(src.shape)} and {_shape(tgt.shape)}"
+        )
+
+
+def _check_encode_args(model: "Transformer", src: torch.Tensor, src_mask: torch.Tensor | None = None) -> None:
+    _check_ids(model, src, "src", "(B, S)", model.config.src_vocab_size)
+    B, S = src.shape
+    validate_mask(src_mask, (B, model.config.n_heads, S, S), name="src_mask", dims="(B, H, S, S)")
+
+
+def _check_decode_args(model: "Transformer", tgt, memory, src_mask=None, tgt_mask=None) -> None:
+    c = model.config
+    _check_ids(model, tgt, "tgt", "(B, T)", c.tgt_vocab_size)
+    check_tensor(memory, "memory", "(B, S, d_model)", ndim=3, kind="float")
+    check_dim(memory, "memory", "(B, S, d_model)", -1, c.d_model, "d_model")
+    check_dim(memory, "memory", "(B, S, d_model)", 0, tgt.shape[0], "B (batch size of tgt)")
+    (B, T), S = tgt.shape, memory.shape[1]
+    validate_mask(tgt_mask, (B, c.n_heads, T, T), name="tgt_mask", dims="(B, H, T, T)")
+    validate_mask(src_mask, (B, c.n_heads, T, S), name="src_mask", dims="(B, H, T, S)")
 
 
 class Transformer(nn.Module):
@@ -174,8 +207,11 @@ class Transformer(nn.Module):
         layer_args = (c.d_model, c.n_heads, c.d_ff, c.dropout, c.norm_first)
         self.encoder_layers = nn.ModuleList([EncoderLayer(*layer_args) for _ in range(c.n_encoder_layers)])
         self.decoder_layers = nn.ModuleList([DecoderLayer(*layer_args) for _ in range(c.n_decoder_layers)])
-        final_norm = (lambda: nn.LayerNorm(c.d_model, eps=LAYER_NORM_EPS)) if c.norm_first else nn.Identity
-        self.encoder_norm, self.decoder_norm = final_norm(), final_norm()
+        if c.norm_first:  # pre-norm leaves the residual stream un-normalised: normalise the stack's output
+            self.encoder_norm = nn.LayerNorm(c.d_model, eps=LAYER_NORM_EPS)
+            self.decoder_norm = nn.LayerNorm(c.d_model, eps=LAYER_NORM_EPS)
+        else:  # post-norm: every layer already ends with a LayerNorm
+            self.encoder_norm, self.decoder_norm = nn.Identity(), nn.Identity()
         self.output_proj = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)  # pre-softmax linear, Sec. 3.4
         self._reset_parameters()
         if c.tie_embeddings:
@@ -200,14 +236,11 @@ class Transformer(nn.Module):
         """Target self-attention mask: padding & causal (Sec. 3.2.3), ``(B, T) -> (B, 1, T, T)``."""
         return padding_mask(tgt, self.config.pad_id) & causal_mask(tgt.shape[1], device=tgt.device)  # (B, 1, T, T)
 
-    def _embed(self, ids: torch.Tensor, embedding: nn.Embedding, name: str) -> torch.Tensor:
-        if ids.shape[1] > self.config.max_len:
-            raise ValueError(
-                f"{name} is longer than config.max_len = {self.config.max_len}; got shape {_shape(ids.shape)}"
-            )
+    def _embed(self, ids: torch.Tensor, embedding: nn.Embedding) -> torch.Tensor:
         x = embedding(ids) * math.sqrt(self.config.d_model)  # (B, L, d_model)  Sec. 3.4
         return self.pos_encoding(x)  # (B, L, d_model)  + PE, dropout (Sec. 3.5, 5.4)
 
+    @door(_check_encode_args)
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Run the encoder stack.
 
@@ -219,15 +252,12 @@ class Transformer(nn.Module):
             - src: ``(B, S)`` long; src_mask: broadcastable to ``(B, H, S, S)``, e.g. ``(B, 1, 1, S)``
             - output: memory ``(B, S, d_model)``
         """
-        c = self.config
-        check_token_ids(src, "src", "(B, S)", c.src_vocab_size)
-        B, S = src.shape
-        validate_mask(src_mask, (B, c.n_heads, S, S), name="src_mask", dims="(B, H, S, S)")
-        x = self._embed(src, self.src_embed, "src")  # (B, S, d_model)
+        x = self._embed(src, self.src_embed)  # (B, S, d_model)
         for layer in self.encoder_layers:
             x = layer(x, src_mask)  # (B, S, d_model)
         return self.encoder_norm(x)  # (B, S, d_model)
 
+    @door(_check_decode_args)
     def decode(
         self,
         tgt: torch.Tensor,
@@ -248,20 +278,13 @@ class Transformer(nn.Module):
             - src_mask: broadcastable to ``(B, H, T, S)``, tgt_mask: to ``(B, H, T, T)``
             - output: logits ``(B, T, tgt_vocab_size)``
         """
-        c = self.config
-        check_token_ids(tgt, "tgt", "(B, T)", c.tgt_vocab_size)
-        check_tensor(memory, "memory", "(B, S, d_model)", ndim=3, kind="float")
-        check_dim(memory, "memory", "(B, S, d_model)", -1, c.d_model, "d_model")
-        check_dim(memory, "memory", "(B, S, d_model)", 0, tgt.shape[0], "B (batch size of tgt)")
-        (B, T), S = tgt.shape, memory.shape[1]
-        validate_mask(tgt_mask, (B, c.n_heads, T, T), name="tgt_mask", dims="(B, H, T, T)")
-        validate_mask(src_mask, (B, c.n_heads, T, S), name="src_mask", dims="(B, H, T, S)")
-        x = self._embed(tgt, self.tgt_embed, "tgt")  # (B, T, d_model)
+        x = self._embed(tgt, self.tgt_embed)  # (B, T, d_model)
         for layer in self.decoder_layers:
             x = layer(x, memory, src_mask, tgt_mask)  # (B, T, d_model)
         x = self.decoder_norm(x)  # (B, T, d_model)
         return self.output_proj(x)  # (B, T, tgt_vocab_size)
 
+    @door(_check_forward_args)
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """Logits for every target position, with padding and causal masks built from ``config.pad_id``.
 
@@ -269,14 +292,6 @@ class Transformer(nn.Module):
             - src: ``(B, S)`` long, tgt: ``(B, T)`` long (decoder input, starts with BOS)
             - output: ``(B, T, tgt_vocab_size)``; position ``t`` predicts token ``t + 1``.
         """
-        c = self.config
-        check_token_ids(src, "src", "(B, S)", c.src_vocab_size)
-        check_token_ids(tgt, "tgt", "(B, T)", c.tgt_vocab_size)
-        if src.shape[0] != tgt.shape[0]:
-            raise ValueError(
-                "src (B, S) and tgt (B, T) must have the same batch size B; "
-                f"got {_shape(src.shape)} and {_shape(tgt.shape)}"
-            )
         src_mask = self.make_src_mask(src)  # (B, 1, 1, S)
         memory = self.encode(src, src_mask)  # (B, S, d_model)
         return self.decode(tgt, memory, src_mask, self.make_tgt_mask(tgt))  # (B, T, tgt_vocab_size)

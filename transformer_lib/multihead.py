@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .attention import scaled_dot_product_attention
-from .utils import check_dim, check_positive_int, check_probability, check_tensor, validate_mask
+from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
 
 __all__ = ["split_heads", "merge_heads", "MultiHeadAttention"]
 
@@ -27,6 +27,12 @@ def _check_heads(d_model: int, n_heads: int) -> None:
         )
 
 
+def _check_split_args(x: torch.Tensor, n_heads: int) -> None:
+    check_tensor(x, "x", "(B, T, d_model)", ndim=3)
+    _check_heads(x.shape[-1], n_heads)
+
+
+@door(_check_split_args)
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Split the last dim into ``n_heads`` heads and move the head dim before time.
 
@@ -43,13 +49,12 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
         >>> split_heads(torch.randn(2, 5, 16), n_heads=4).shape
         torch.Size([2, 4, 5, 4])
     """
-    check_tensor(x, "x", "(B, T, d_model)", ndim=3)
-    _check_heads(x.shape[-1], n_heads)
     B, T, d_model = x.shape
     x = x.view(B, T, n_heads, d_model // n_heads)  # (B, T, H, d_head)
     return x.transpose(1, 2)  # (B, H, T, d_head)  a view alone would mix time and heads
 
 
+@door(lambda x: check_tensor(x, "x", "(B, H, T, d_head)", ndim=4))
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`split_heads`: the Concat of Sec. 3.2.2.
 
@@ -62,10 +67,23 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
         >>> torch.equal(merge_heads(split_heads(x, 4)), x)
         True
     """
-    check_tensor(x, "x", "(B, H, T, d_head)", ndim=4)
     B, H, T, d_head = x.shape
     x = x.transpose(1, 2)  # (B, T, H, d_head)
     return x.reshape(B, T, H * d_head)  # (B, T, d_model)  reshape copies: x is not contiguous
+
+
+def _check_mha_args(module: "MultiHeadAttention", query, key, value, mask=None) -> None:
+    check_tensor(query, "query", "(B, T_q, d_model)", ndim=3, kind="float")
+    check_tensor(key, "key", "(B, T_k, d_model)", ndim=3, kind="float")
+    check_tensor(value, "value", "(B, T_k, d_model)", ndim=3, kind="float")
+    check_dim(query, "query", "(B, T_q, d_model)", -1, module.d_model, "d_model")
+    check_dim(key, "key", "(B, T_k, d_model)", -1, module.d_model, "d_model")
+    if value.shape != key.shape or key.shape[0] != query.shape[0]:
+        raise ValueError(
+            "key and value must have the same shape (B, T_k, d_model) and the same batch size B as query; "
+            f"got query {_shape(query.shape)}, key {_shape(key.shape)}, value {_shape(value.shape)}"
+        )
+    validate_mask(mask, (query.shape[0], module.n_heads, query.shape[1], key.shape[1]))
 
 
 class MultiHeadAttention(nn.Module):
@@ -76,10 +94,13 @@ class MultiHeadAttention(nn.Module):
         n_heads: number of heads ``H`` (must divide ``d_model``; ``d_head = d_model // H``).
         dropout: dropout on the attention weights, applied in training mode only.
         bias: whether the four projections have a bias.
+        keep_weights: keep the weights of the last call in ``last_weights`` in training mode too
+            (in eval mode they are always kept, for plots).
 
     Attributes:
         q_proj, k_proj, v_proj, out_proj: ``nn.Linear(d_model, d_model)``; ``out_proj`` is W^O.
-        last_weights: the weights ``(B, H, T_q, T_k)`` of the last forward call (detached), for plots.
+        last_weights: the weights ``(B, H, T_q, T_k)`` of the last forward call (detached), kept in eval
+            mode or with ``keep_weights=True``; ``None`` otherwise (a training step does not hold on to them).
 
     Shape:
         - query: ``(B, T_q, d_model)``, key and value: ``(B, T_k, d_model)``
@@ -98,7 +119,9 @@ class MultiHeadAttention(nn.Module):
         (torch.Size([2, 5, 16]), torch.Size([2, 4, 5, 5]))
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, keep_weights: bool = False
+    ) -> None:
         super().__init__()
         _check_heads(d_model, n_heads)
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
@@ -107,8 +130,10 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)  # W^K
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W^V
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
+        self.keep_weights = keep_weights
         self.last_weights: torch.Tensor | None = None
 
+    @door(_check_mha_args)
     def forward(
         self,
         query: torch.Tensor,
@@ -116,25 +141,10 @@ class MultiHeadAttention(nn.Module):
         value: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        check_tensor(query, "query", "(B, T_q, d_model)", ndim=3, kind="float")
-        check_tensor(key, "key", "(B, T_k, d_model)", ndim=3, kind="float")
-        check_tensor(value, "value", "(B, T_k, d_model)", ndim=3, kind="float")
-        check_dim(query, "query", "(B, T_q, d_model)", -1, self.d_model, "d_model")
-        check_dim(key, "key", "(B, T_k, d_model)", -1, self.d_model, "d_model")
-        if value.shape != key.shape or key.shape[0] != query.shape[0]:
-            raise ValueError(
-                "key and value must have the same shape (B, T_k, d_model) and the same batch size B as "
-                f"query; got query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
-            )
-        B, T_q, _ = query.shape
-        T_k = key.shape[1]
-        validate_mask(mask, (B, self.n_heads, T_q, T_k))
-
-        q = split_heads(self.q_proj(query), self.n_heads)  # (B, H, T_q, d_head)
-        k = split_heads(self.k_proj(key), self.n_heads)  # (B, H, T_k, d_head)
-        v = split_heads(self.v_proj(value), self.n_heads)  # (B, H, T_k, d_head)
+        q = split_heads(self.q_proj(query), self.n_heads)  # (B, H, T_q, d_head)  Q W_i^Q for every head i
+        k = split_heads(self.k_proj(key), self.n_heads)  # (B, H, T_k, d_head)  K W_i^K
+        v = split_heads(self.v_proj(value), self.n_heads)  # (B, H, T_k, d_head)  V W_i^V
         p = self.dropout if self.training else 0.0
         out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=p)  # (B, H, T_q, d_head), (B, H, T_q, T_k)
-        self.last_weights = weights.detach()
-        out = self.out_proj(merge_heads(out))  # (B, T_q, d_model)  Concat(head_1..head_h) W^O
-        return out, weights
+        self.last_weights = weights.detach() if self.keep_weights or not self.training else None
+        return self.out_proj(merge_heads(out)), weights  # (B, T_q, d_model)  Concat(head_1..head_h) W^O

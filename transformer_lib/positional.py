@@ -18,11 +18,21 @@ import math
 import torch
 from torch import nn
 
-from .utils import _shape, check_positive_int, check_probability, check_tensor
+from ._validation import _shape, check_positive_int, check_probability, check_tensor, door
 
 __all__ = ["sinusoidal_positional_encoding", "PositionalEncoding", "LearnedPositionalEncoding"]
 
 
+def _check_table_args(max_len: int, d_model: int) -> None:
+    check_positive_int(max_len, "max_len")
+    check_positive_int(d_model, "d_model")
+    if d_model % 2:
+        raise ValueError(
+            f"d_model must be even for the sinusoidal encoding (dims come in sin/cos pairs 2i, 2i+1); got {d_model}"
+        )
+
+
+@door(_check_table_args)
 def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """The fixed sinusoidal positional encoding table of Sec. 3.5.
 
@@ -41,12 +51,6 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
         >>> pe.shape, pe[0, :4].tolist()
         (torch.Size([50, 16]), [0.0, 1.0, 0.0, 1.0])
     """
-    check_positive_int(max_len, "max_len")
-    check_positive_int(d_model, "d_model")
-    if d_model % 2:
-        raise ValueError(
-            f"d_model must be even for the sinusoidal encoding (dims come in sin/cos pairs 2i, 2i+1); got {d_model}"
-        )
     # float64 for the table itself, then float32: the values are then exact to float32 precision.
     pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (d_model / 2,)
@@ -58,7 +62,8 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     return pe.float()
 
 
-def _check_input(x: torch.Tensor, d_model: int, max_len: int) -> None:
+def _check_input(module: nn.Module, x: torch.Tensor) -> None:
+    d_model, max_len = module.d_model, module.max_len
     check_tensor(x, "x", "(B, T, d_model)", ndim=3, kind="float")
     if x.shape[-1] != d_model or x.shape[1] > max_len:
         raise ValueError(
@@ -94,8 +99,8 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
         self.dropout = nn.Dropout(check_probability(dropout, "dropout"))
 
+    @door(_check_input)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.d_model, self.max_len)
         x = x + self.pe[: x.shape[1]].to(x.dtype)  # (B, T, d_model) + (T, d_model)
         return self.dropout(x)
 
@@ -124,8 +129,8 @@ class LearnedPositionalEncoding(nn.Module):
         self.embedding = nn.Embedding(max_len, d_model)  # (max_len, d_model) one row per position
         self.dropout = nn.Dropout(check_probability(dropout, "dropout"))
 
+    @door(_check_input)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.d_model, self.max_len)
         positions = torch.arange(x.shape[1], device=x.device)  # (T,)
         x = x + self.embedding(positions)  # (B, T, d_model) + (T, d_model)
         return self.dropout(x)
