@@ -27,6 +27,7 @@ os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 
 _CHECK_CALL = re.compile(r"\bchecks\s*\.\s*(check_\w+)\s*\(")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CHECKER_LINE = re.compile(r"^(CheckFailed|ExerciseNotDone): ")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b:?")
 
 
@@ -55,6 +56,13 @@ def _headline(item: pytest.Item, exc: BaseException) -> str:
         match = _CHECK_CALL.search(cell.source)
         label = match.group(1) if match else ""
     lines = [line.strip() for line in _ANSI.sub("", getattr(exc, "inner_traceback", None) or "").splitlines()]
+    # A check's failure (transformer_lib.checks) is a few lines that start with its own exception line;
+    # any other error is a traceback whose last exception line is the one that matters.
+    checker = [i for i, line in enumerate(lines) if _CHECKER_LINE.match(line)]
+    if checker:
+        body = lines[checker[0]:]
+        end = body.index("") if "" in body else len(body)
+        return f"{label}: {' '.join(body[:end])}" if label else " ".join(body[:end])
     starts = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
     error = " ".join(line for line in lines[starts[-1]:] if line) if starts else str(exc)
     error = error.rstrip(":")

@@ -11,10 +11,10 @@ import torch
 
 import transformer_lib
 from transformer_lib import describe_device, get_device, masks, set_seed, show_source
+from transformer_lib._validation import check_dim, check_positive_int, check_tensor, check_token_ids, door
 from transformer_lib.attention import scaled_dot_product_attention
 from transformer_lib.device import ENV_VAR
 from transformer_lib.multihead import MultiHeadAttention
-from transformer_lib._validation import check_dim, check_positive_int, check_tensor, check_token_ids, door
 
 PACKAGE = Path(transformer_lib.__file__).parent
 # The course order; no module may import a later one (STYLE.md).

@@ -18,9 +18,9 @@ from typing import Iterator
 
 import torch
 
+from ._validation import check_positive_int, check_token_ids, door
 from .masks import causal_mask
 from .model import Transformer
-from ._validation import check_positive_int, check_token_ids, door
 
 __all__ = ["greedy_decode", "beam_search"]
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .multihead import MultiHeadAttention
 from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
+from .multihead import MultiHeadAttention
 
 __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer"]
 

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._validation import _shape, check_dim, check_tensor, check_token_ids, door, validate_mask
 from .layers import LAYER_NORM_EPS, DecoderLayer, EncoderLayer
 from .masks import causal_mask, padding_mask
 from .positional import PositionalEncoding
-from ._validation import _shape, check_dim, check_tensor, check_token_ids, door, validate_mask
 
 __all__ = ["TransformerConfig", "Transformer"]
 

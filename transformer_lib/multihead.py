@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .attention import scaled_dot_product_attention
 from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
+from .attention import scaled_dot_product_attention
 
 __all__ = ["split_heads", "merge_heads", "MultiHeadAttention"]
 

@@ -23,8 +23,12 @@ Example:
 """
 
 from ._feedback import CheckFailed, ExerciseNotDone
-from .attention import (check_dot_product_attention, check_safe_attention, check_scaled_dot_product_attention,
-                        check_self_attention)
+from .attention import (
+                        check_dot_product_attention,
+                        check_safe_attention,
+                        check_scaled_dot_product_attention,
+                        check_self_attention,
+)
 from .layers import check_decoder_layer, check_encoder_layer, check_feed_forward
 from .masks import check_causal_mask, check_padding_mask
 from .multihead import check_merge_heads, check_multi_head_attention, check_split_heads

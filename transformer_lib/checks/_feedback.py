@@ -76,7 +76,8 @@ def _student_traceback(err: BaseException) -> list[str]:
         shell = get_ipython()
         if shell is not None:
             lines = shell.InteractiveTB.structured_traceback(type(err), err, kept, tb_offset=0)
-            return [line for chunk in lines for line in chunk.splitlines()][1:]  # drop IPython's "----" rule
+            lines = [line for chunk in lines for line in chunk.splitlines()]
+            return [line for line in lines[1:] if "Traceback (most recent call last)" not in line]  # no header
     except Exception:  # noqa: BLE001 - formatting must never hide the student's error
         pass
     import traceback

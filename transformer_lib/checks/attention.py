@@ -10,11 +10,11 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import attention, masks
-from ._core import MODULE_TOL, ModelPair, Mistake, call, compare, compare_pair, describe, run_cases, seeded
+from ._core import MODULE_TOL, Mistake, call, compare, compare_pair, describe, run_cases, seeded
+from ._modules import ModelPair
 
 __all__ = ["check_dot_product_attention", "check_scaled_dot_product_attention", "check_self_attention",
            "check_safe_attention"]

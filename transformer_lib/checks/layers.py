@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import permutations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from itertools import permutations
+from torch import Tensor
 
 from .. import layers, masks
-from ._core import MODULE_TOL, ModelPair, Mistake, call, compare, compare_pair, describe, run_cases, seeded
+from ._core import MODULE_TOL, call, compare, describe, run_cases, seeded
+from ._modules import ModelPair
 
 __all__ = ["check_feed_forward", "check_encoder_layer", "check_decoder_layer"]
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import masks, multihead
-from ._core import MODULE_TOL, ModelPair, Mistake, call, compare, compare_pair, describe, run_cases, seeded
+from ._core import MODULE_TOL, call, compare, compare_pair, describe, run_cases, seeded
+from ._modules import ModelPair
 from .attention import attend_variant
 
 __all__ = ["check_split_heads", "check_merge_heads", "check_multi_head_attention"]

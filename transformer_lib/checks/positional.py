@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import positional
-from ._core import compare, call, run_cases, seeded
+from ._core import call, compare, run_cases, seeded
 
 __all__ = ["check_sinusoidal_positional_encoding"]
 

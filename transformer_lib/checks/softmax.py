@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ._core import compare, call, describe, run_cases, seeded
+from ._core import call, compare, describe, run_cases, seeded
 
 __all__ = ["check_softmax"]
 
