@@ -531,6 +531,7 @@ class StudentFFN(nn.Module):
         h = self.linear1(x)
         h = {"none": h, "gelu": F.gelu(h)}.get(m.get("activation"), F.relu(h))
         y = h if m.get("no_linear2") else self.linear2(h)
+        y = F.relu(y) if m.get("relu_out") else y
         return x + y if m.get("residual") else y
 
 
@@ -614,9 +615,15 @@ class StudentDecoderLayer(nn.Module):
 
     def forward(self, x, memory, src_mask=None, tgt_mask=None):
         m = self.mistakes
-        tgt_mask = None if m.get("no_causal") else tgt_mask
+        tgt_mask = None if m.get("no_causal") else causal_mask(x.shape[1]) if m.get("own_causal") else tgt_mask
+        src_mask = None if m.get("no_src") else src_mask
         kv = (lambda h: h) if m.get("kv_from_x") else (lambda h: memory)
         res = 0 if m.get("no_residual") else 1
+        if m.get("norms_reversed"):
+            norm1, norm2, norm3 = self.norm3, self.norm2, self.norm1
+            x = norm1(x + self.self_attn(x, x, x, tgt_mask)[0])
+            x = norm2(x + self.cross_attn(x, memory, memory, src_mask)[0])
+            return norm3(x + self.feed_forward(x))
         if self.norm_first:
             h = self.norm1(x)
             x = x + self.self_attn(h, h, h, tgt_mask)[0]
@@ -727,3 +734,113 @@ def test_every_layer_mistake_is_diagnosed(n, norm_first, capsys):
         with pytest.raises(AssertionError) as info:
             check(cls)
         assert message in str(info.value), (message, str(info.value))
+
+
+# ------------------------------------------------------------ each diagnosis, reached by a realistic mistake
+# A diagnosis that no wrong answer can reach is dead code, and one that no test reaches may have stopped
+# working: every catalogued message below is produced by the mistake a student would actually write.
+def _self_attention(**mistakes):
+    class SelfAttention(nn.Module):
+        def __init__(self, d_model, d_k, d_v=None):
+            super().__init__()
+            d_v = d_k if d_v is None else d_v
+            self.W_q, self.W_k = nn.Parameter(torch.randn(d_model, d_k)), nn.Parameter(torch.randn(d_model, d_k))
+            self.W_v = nn.Parameter(torch.randn(d_model, d_v))
+
+        def forward(self, x, mask=None):
+            q, k, v = x @ self.W_q, x @ self.W_k, x @ self.W_v
+            if mistakes.get("swap_qk"):
+                q, k = k, q
+            if mistakes.get("v_is_x"):
+                v = x
+            if mistakes.get("v_from_w_k"):
+                v = x @ self.W_k
+            scale = {"none": 1.0, "d_k": q.shape[-1], "d_v": v.shape[-1] ** 0.5, "times": q.shape[-1] ** -0.5}.get(mistakes.get("scale"),
+                                                                                     q.shape[-1] ** 0.5)
+            scores = q @ k.transpose(-2, -1) / scale
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            w = torch.softmax(scores, dim=-1)
+            return w @ v, w
+
+    return SelfAttention
+
+
+def _safe_attention_large_negative(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -1e9)  # an empty row becomes uniform, not zero
+    w = torch.softmax(scores, dim=-1)
+    return w @ v, w
+
+
+def _merge_without_reshape(x):
+    return x.transpose(1, 2)
+
+
+DIAGNOSES = [
+    (checks.check_softmax, lambda x, dim=-1: x.exp() / x.exp().sum(), r"you divided by the sum of all elements"),
+    (checks.check_softmax, lambda x, dim=-1: torch.log_softmax(x, dim=dim), r"you returned log-softmax"),
+    (checks.check_dot_product_attention,
+     lambda q, k, v: (torch.softmax(q @ k.transpose(-2, -1), -1).transpose(-2, -1) @ v,
+                      torch.softmax(q @ k.transpose(-2, -1), -1)), r"you transposed the weights"),
+    (checks.check_merge_heads, _merge_without_reshape, r"you forgot the reshape: the result must be \(B, T, H \* d_head\)"),
+    (checks.check_padding_mask, lambda tokens, pad_id: (tokens == 0)[:, None, None, :],
+     r"case 'pad_id=0.*True must mean MAY attend"),
+    (checks.check_feed_forward, type("FeedForward", (StudentFFN,), {"mistakes": {"relu_out": True}}),
+     r"no activation after the second linear"),
+    (checks.check_decoder_layer, student_decoder(no_src=True),
+     r"case 'post-norm, causal tgt_mask and src padding mask'.*cross-attention ignores src_mask"),
+    (checks.check_decoder_layer, student_decoder(own_causal=True),
+     r"case 'post-norm, no masks.*your layer builds its own causal mask"),
+    (checks.check_decoder_layer, student_decoder(norms_reversed=True), r"norm layers in the wrong order"),
+    (checks.check_self_attention, _self_attention(scale="none"), r"scores not divided by sqrt\(d_k\).*section 9"),
+    (checks.check_self_attention, _self_attention(scale="d_k"), r"scores divided by d_k instead of sqrt\(d_k\)"),
+    (checks.check_self_attention, _self_attention(scale="d_v"), r"case 'batched, d_v != d_k.*not sqrt\(d_v\)"),
+    (checks.check_self_attention, _self_attention(scale="times"), r"multiplied by sqrt\(d_k\) instead of divided"),
+    (checks.check_self_attention, _self_attention(swap_qk=True), r"queries and keys swapped"),
+    (checks.check_self_attention, _self_attention(v_from_w_k=True), r"the values must be x @ W_v; you used W_k"),
+    (checks.check_self_attention, _self_attention(v_is_x=True), r"the values must be x @ W_v; you used x itself"),
+    (checks.check_safe_attention, _safe_attention_large_negative, r"case 'query 1 may attend to no key.*uniform"),
+    (checks.check_safe_attention, make_attention(), r"case 'query 1 may attend to no key.*weights has nan or inf values: "
+                                                    r"a query row whose mask allows no key must get zero weights"),
+    (checks.check_safe_attention,
+     lambda q, k, v, mask=None: tuple(t.nan_to_num(0.0) for t in make_attention()(q, k, v, mask)),
+     r"case 'gradients through an empty row.*the gradient of out.sum\(\) with respect to v has nan"),
+]
+
+
+@pytest.mark.parametrize(("check", "student", "match"), DIAGNOSES, ids=lambda v: v if isinstance(v, str) else "")
+def test_each_diagnosis_is_reached_by_its_mistake(check, student, match):
+    with raises(match):
+        check(student)
+
+
+def test_a_result_on_another_device_is_compared_on_the_cpu(monkeypatch):
+    """A student on a GPU may return a CUDA or MPS tensor: it is brought to the CPU, not crashed on."""
+    from transformer_lib.checks import _core
+
+    moved = []
+    real_cpu = torch.Tensor.cpu
+
+    class OnGPU(torch.Tensor):  # a CPU tensor that says it lives elsewhere, as a CUDA tensor would
+        @property
+        def device(self):
+            return torch.device("cuda", 0)
+
+        def cpu(self):
+            moved.append(True)
+            return real_cpu(self).as_subclass(torch.Tensor)
+
+    result = (torch.ones(2).as_subclass(OnGPU), torch.zeros(2).as_subclass(OnGPU))
+    out = _core.call(lambda: result)
+    assert len(moved) == 2 and all(type(t) is torch.Tensor for t in out)
+    with raises(r"your code returned a tensor on the 'meta' device"):
+        checks.check_softmax(lambda x, dim=-1: torch.empty_like(x, device="meta"))
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() or torch.backends.mps.is_available()), reason="needs a GPU")
+def test_a_student_working_on_the_gpu_passes(capsys):  # pragma: no cover - runs where a GPU is
+    device = "cuda" if torch.cuda.is_available() else "mps"
+    checks.check_softmax(lambda x, dim=-1: torch.softmax(x.to(device), dim=dim))
+    assert capsys.readouterr().out.strip() == "softmax: all 7 cases pass"

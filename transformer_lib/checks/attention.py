@@ -131,7 +131,8 @@ def _dpa_case(fn: Callable, q: Tensor, k: Tensor, v: Tensor) -> None:
         *((WRONG_AXIS, lambda d=d: attend_variant(q, k, v, dim=d)) for d in range(q.ndim - 1)),
         ("out = weights @ v, in that order ((T_q, T_k) @ (T_k, d_v)); you computed v @ weights",
          lambda: (v @ weights, weights)),
-        ("out = weights @ v, with weights not transposed", lambda: (weights.transpose(-2, -1) @ v, weights)),
+        ("out = weights @ v: you transposed the weights (weights.T @ v mixes the values by the keys' columns)",
+         lambda: (weights.transpose(-2, -1) @ v, weights)),
     ]
     compare_pair(got, (out, weights), variants=variants, inputs=f"q={describe(q)}, k={describe(k)}, v={describe(v)}")
 
@@ -167,8 +168,6 @@ def _self_attention_case(models: ModelPair, args: tuple, x: Tensor, mask: Tensor
          lambda: attend_variant(k, q, v, mask, scale=ok)),
         ("the values must be x @ W_v; you used W_k", lambda: attend_variant(q, k, k, mask, scale=ok)),
         ("the values must be x @ W_v; you used x itself", lambda: attend_variant(q, k, x, mask, scale=ok)),
-        ("the weights multiply the values: out = weights @ V, where V = x @ W_v (you used x @ W_v applied after)",
-         lambda: (attend_variant(q, k, x, mask, scale=ok)[0] @ ref.W_v, attend_variant(q, k, x, mask, scale=ok)[1])),
         *((msg, lambda mode=mode: attend_variant(q, k, v, mask, scale=ok, mask_mode=mode))
           for mode, msg in (MASK_MISTAKES.items() if mask is not None else ())),
         *((WRONG_AXIS, lambda d=d: attend_variant(q, k, v, mask, scale=ok, dim=d)) for d in range(x.ndim - 1)),

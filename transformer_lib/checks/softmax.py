@@ -43,7 +43,6 @@ def _softmax_case(fn: Callable, x: Tensor, dim: int | None) -> None:
         ("you forgot the exp: softmax(x) = exp(x) / sum(exp(x))", lambda: x / x.sum(dim, keepdim=True)),
         ("you forgot to normalise: divide exp(x) by its sum along dim", lambda: e),
         ("you divided by the sum of all elements: sum along dim only, with keepdim=True", lambda: e / e.sum()),
-        ("sum with keepdim=True, so the sums broadcast along dim", lambda: e / e.sum(dim)),
         ("you returned log-softmax", lambda: torch.log_softmax(x, dim)),
     ]
 
