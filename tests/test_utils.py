@@ -204,3 +204,13 @@ def test_docstring_examples_run(path, capsys):
     module = importlib.import_module(_module_name(path))
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0, capsys.readouterr().out
+
+
+def test_door_leaves_no_graph_break_under_torch_compile():
+    """The checks stay out of a compiled model: dynamo traces Transformer.forward as one graph."""
+    from transformer_lib.model import Transformer, TransformerConfig
+
+    model = Transformer(TransformerConfig.tiny()).eval()
+    src, tgt = torch.randint(1, 32, (2, 7)), torch.randint(1, 32, (2, 5))
+    explanation = torch._dynamo.explain(model)(src, tgt)
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
