@@ -794,7 +794,7 @@ DIAGNOSES = [
     (checks.check_decoder_layer, student_decoder(own_causal=True),
      r"case 'post-norm, no masks.*your layer builds its own causal mask"),
     (checks.check_decoder_layer, student_decoder(norms_reversed=True), r"norm layers in the wrong order"),
-    (checks.check_self_attention, _self_attention(scale="none"), r"scores not divided by sqrt\(d_k\).*section 9"),
+    (checks.check_self_attention, _self_attention(scale="none"), r"scores not divided by sqrt\(d_k\).*Eq. \(1\), scaled"),
     (checks.check_self_attention, _self_attention(scale="d_k"), r"scores divided by d_k instead of sqrt\(d_k\)"),
     (checks.check_self_attention, _self_attention(scale="d_v"), r"case 'batched, d_v != d_k.*not sqrt\(d_v\)"),
     (checks.check_self_attention, _self_attention(scale="times"), r"multiplied by sqrt\(d_k\) instead of divided"),

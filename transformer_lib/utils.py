@@ -79,6 +79,10 @@ def interactive_plot(draw: Callable[..., Any], **controls: Any) -> None:
         **controls: ``name=widget`` pairs, e.g. ``beta=ipywidgets.FloatLogSlider(value=1.0, min=-2, max=2)``.
             Each name is the keyword under which ``draw`` receives the widget's value.
 
+    ``draw`` runs again at every move of a slider, possibly after later cells have run: let it read
+    only its arguments and values bound when it was defined (default arguments, a closure), not
+    notebook globals that a later cell may reassign.
+
     Example:
         >>> import ipywidgets as widgets, matplotlib.pyplot as plt
         >>> def draw(beta):

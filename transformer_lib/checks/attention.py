@@ -161,7 +161,7 @@ def _self_attention_case(models: ModelPair, args: tuple, x: Tensor, mask: Tensor
     got = call(student, x, names=["x"], **extra)
     q, k, v = x @ ref.W_q, x @ ref.W_k, x @ ref.W_v  # (..., T, d_k), (..., T, d_k), (..., T, d_v)
     ok = 1 / math.sqrt(q.shape[-1])
-    variants = [(f"{msg} (the module computes Eq. (1), as in section 9)", lambda s=s: attend_variant(q, k, v, mask, scale=s))
+    variants = [(f"{msg} (the module computes Eq. (1), scaled)", lambda s=s: attend_variant(q, k, v, mask, scale=s))
                 for msg, s in ((m, f(q.shape[-1])) for m, f in SCALE_MISTAKES)]
     variants += [
         ("queries and keys swapped: the scores are Q K^T with Q = x @ W_q and K = x @ W_k",
