@@ -141,7 +141,10 @@ def _dpa_case(fn: Callable, q: Tensor, k: Tensor, v: Tensor) -> None:
 
 # ----------------------------------------------------------------------------------- stretch: the module
 def check_self_attention(cls: type) -> None:
-    """Check notebook 02's stretch ``SelfAttention(d_model, d_k, d_v=None)``: Eq. (1) on x W_q, x W_k, x W_v."""
+    """Check notebook 02's stretch ``SelfAttention(d_model, d_k, d_v=None)``: Eq. (1) on x W_q, x W_k, x W_v.
+
+    Its ``forward(x)`` is called without a mask (masks come in notebook 06).
+    """
     r = torch.randn
     with seeded():
         models = ModelPair(cls, attention.SelfAttention, "SelfAttention", ["d_model", "d_k", "d_v"])
@@ -150,7 +153,7 @@ def check_self_attention(cls: type) -> None:
             ("worked example inputs (T=3, d_model=4, d_k=d_v=3)", ((4, 3, 3), x, None)),
             ("batched, d_v != d_k (B=2, T=5, d_model=6, d_k=4, d_v=2)", ((6, 4, 2), r(2, 5, 6), None)),
             ("d_v left out: it defaults to d_k (d_model=8, d_k=4)", ((8, 4), r(2, 3, 8), None)),
-            ("causal mask (T=5)", ((6, 4, 2), r(2, 5, 6), masks.causal_mask(5))),
+            ("one sequence, d_v > d_k (T=6, d_model=5, d_k=2, d_v=3)", ((5, 2, 3), r(6, 5), None)),
         ]
         run_cases("SelfAttention", cases, lambda case: _self_attention_case(models, *case))
 
