@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import collections
+import functools
+import importlib
+import os
 from dataclasses import dataclass
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# pytest -n N runs N worker processes; each one using every core (torch's default) makes them fight for the
+# cores: on a 2-core machine a training step became 10x slower. Give each worker its share of the cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +62,36 @@ def copy_mha():
 def copy_layer():
     """``copy_layer(ours, theirs)``: load nn.Transformer{Encoder,Decoder}Layer weights into ours."""
     return _copy_layer
+
+
+_CHECKS = ("check_tensor", "check_dim", "check_positive_int", "check_probability", "check_token_ids", "validate_mask")
+_MODULES = ("_validation", "attention", "masks", "positional", "multihead", "layers", "model", "decoding")
+
+
+@pytest.fixture
+def check_calls(monkeypatch) -> collections.Counter:
+    """Count the input checks that run: ``check_calls["validate_mask"]`` after some library calls.
+
+    Every library module imports the checks into its own namespace (``from ._validation import
+    check_tensor``), so the name is wrapped in each module that has it, ``_validation`` included
+    (``check_token_ids`` calls ``check_tensor`` there).
+    """
+    calls: collections.Counter = collections.Counter()
+
+    def counting(name, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    for module_name in _MODULES:
+        module = importlib.import_module(f"transformer_lib.{module_name}")
+        for name in _CHECKS:
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, counting(name, getattr(module, name)))
+    return calls
 
 
 @dataclass

@@ -54,8 +54,44 @@ def test_deterministic_and_restores_training_mode(decode):
     b = decode(model, src, max_len=10, bos_id=BOS, eos_id=EOS)
     assert torch.equal(a, b)  # eval mode inside: no dropout
     assert model.training
-    assert not decode(model.eval(), src, max_len=10, bos_id=BOS, eos_id=EOS).requires_grad
+    decode(model.eval(), src, max_len=10, bos_id=BOS, eos_id=EOS)
     assert not model.training  # an eval model stays in eval mode
+
+
+@DECODERS
+def test_decodes_without_building_a_graph(decode, monkeypatch):
+    model = Transformer(TransformerConfig.tiny())
+    grad_modes = []
+    decode_step = model.decode
+
+    def recording_decode(*args, **kwargs):
+        grad_modes.append(torch.is_grad_enabled())
+        return decode_step(*args, **kwargs)
+
+    monkeypatch.setattr(model, "decode", recording_decode)
+    decode(model, torch.randint(3, 32, (2, 6)), max_len=5, bos_id=BOS, eos_id=EOS)
+    assert grad_modes and not any(grad_modes)
+    assert torch.is_grad_enabled()  # restored afterwards
+
+
+class NeverEnds(Transformer):
+    """The real decoder, with EOS made impossible: decoding runs to max_len."""
+
+    def decode(self, tgt, memory, src_mask=None, tgt_mask=None):
+        logits = super().decode(tgt, memory, src_mask, tgt_mask)  # (B, T, V)
+        return logits.index_fill(-1, torch.tensor([EOS]), float("-inf"))
+
+
+@DECODERS
+def test_checks_the_source_once_not_at_every_step(decode, check_calls):
+    model = NeverEnds(TransformerConfig.tiny())
+    src = torch.randint(3, 32, (2, 6))
+    out = decode(model, src, max_len=6, bos_id=BOS, eos_id=EOS)
+    assert out.shape == (2, 6)  # 5 decoding steps ran
+    assert check_calls["check_token_ids"] == 1  # src at the door; not the growing prefix at each step
+    assert check_calls["validate_mask"] == 0
+    with pytest.raises(ValueError, match=r"src contains token ids outside \[0, 32\)"):  # on the CPU, values too
+        decode(model, src + 32, max_len=6, bos_id=BOS, eos_id=EOS)
 
 
 def test_stops_when_all_sequences_ended_and_pads_after_eos():

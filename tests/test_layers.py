@@ -87,11 +87,6 @@ def test_residual_connection_is_there():
         assert_close(layer(x), expected)
 
 
-def test_layer_norm_eps_matches_torch_default():
-    layer = DecoderLayer(D, H, D_FF)
-    assert layer.norm1.eps == layer.norm2.eps == layer.norm3.eps == 1e-5
-
-
 def test_dropout_only_in_training():
     layer = EncoderLayer(D, H, D_FF, dropout=0.5)
     x = torch.randn(B, S, D)
@@ -121,3 +116,24 @@ def test_layer_errors():
         EncoderLayer(D, 3, D_FF)
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         FeedForward(D, D_FF)([1.0] * D)
+
+
+def test_a_float_mask_given_to_a_layer_directly_is_caught_at_its_door():
+    enc = EncoderLayer(D, H, D_FF)
+    additive = torch.zeros(S, S).masked_fill(~causal_mask(S), float("-inf"))
+    with pytest.raises(TypeError, match=r"mask must be a bool tensor .*\(B, H, S, S\) = \(2, 4, 7, 7\).*additive_mask"):
+        enc(torch.randn(B, S, D), additive)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_layers_check_at_the_door_only(norm_first, check_calls):
+    """A layer called directly checks its input once; its attention modules and feed-forward do not re-check."""
+    enc, dec = EncoderLayer(D, H, D_FF, norm_first=norm_first), DecoderLayer(D, H, D_FF, norm_first=norm_first)
+    x, memory = torch.randn(B, T, D), torch.randn(B, S, D)
+    src_mask, tgt_mask = padding_mask(SRC, 0), causal_mask(T)
+    check_calls.clear()
+    enc(memory, src_mask)
+    assert check_calls["check_tensor"] == 1 and check_calls["validate_mask"] == 1  # x and mask, nothing inside
+    check_calls.clear()
+    dec(x, memory, src_mask=src_mask, tgt_mask=tgt_mask)
+    assert check_calls["check_tensor"] == 2 and check_calls["validate_mask"] == 2  # x, memory; the two masks

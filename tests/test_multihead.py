@@ -41,11 +41,25 @@ def test_mha_shapes_self_and_cross_attention():
     x, mem = torch.randn(B, T_q, D), torch.randn(B, T_k, D)
     out, weights = mha(x, mem, mem)
     assert out.shape == (B, T_q, D) and weights.shape == (B, H, T_q, T_k)
-    assert torch.equal(mha.last_weights, weights.detach())
-    assert not mha.last_weights.requires_grad
+    assert mha(x, x, x)[1].shape == (B, H, T_q, T_q)
     for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
         assert isinstance(getattr(mha, name), nn.Linear)
     assert mha.d_head == 4
+
+
+def test_last_weights_kept_in_eval_mode_only_unless_asked():
+    x, mem = torch.randn(B, T_q, D), torch.randn(B, T_k, D)
+    mha = MultiHeadAttention(D, H)
+    assert mha.last_weights is None
+    _, weights = mha.eval()(x, mem, mem)
+    assert torch.equal(mha.last_weights, weights)  # eval mode: kept, for plots
+    assert not mha.last_weights.requires_grad
+    mha.train()(x, mem, mem)
+    assert mha.last_weights is None  # a training step does not hold on to them (not even the old ones)
+    keep = MultiHeadAttention(D, H, dropout=0.5, keep_weights=True).train()
+    _, weights = keep(x, mem, mem)
+    assert torch.equal(keep.last_weights, weights.detach()) and not keep.last_weights.requires_grad
+    assert (keep.last_weights == 0).any()  # the weights actually used, after dropout
 
 
 def test_mha_without_bias():
@@ -129,3 +143,13 @@ def test_mha_errors():
         mha(x, mem, mem, causal_mask(T_q))
     with pytest.raises(TypeError, match=r"mask must be a bool tensor.*additive_mask == 0"):
         mha(x, mem, mem, torch.zeros(T_q, T_k))
+
+
+def test_mha_checks_at_the_door_only(check_calls):
+    """Called directly, MultiHeadAttention checks its input once; split_heads and the attention inside do not."""
+    mha = MultiHeadAttention(D, H)
+    x, mem, mask = torch.randn(B, T_q, D), torch.randn(B, T_k, D), causal_mask(T_k)[:T_q]
+    check_calls.clear()
+    mha(x, mem, mem, mask)
+    assert check_calls["check_tensor"] == 3  # query, key, value
+    assert check_calls["validate_mask"] == 1

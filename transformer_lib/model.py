@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -73,8 +74,9 @@ class TransformerConfig:
                  "d_ff", "max_len")
         for name in sizes:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"TransformerConfig.{name} must be a positive int; got {value!r}")
+            object.__setattr__(self, name, int(value))  # a NumPy integer becomes a plain int (frozen dataclass)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"n_heads must divide d_model (each head gets d_head = d_model / n_heads dims); "
@@ -84,8 +86,8 @@ class TransformerConfig:
             raise ValueError(f"d_model must be even (the sinusoidal encoding pairs dims 2i, 2i+1); got {self.d_model}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"TransformerConfig.dropout must be a float in [0, 1); got {self.dropout!r}")
-        smallest = min(self.src_vocab_size, self.tgt_vocab_size)
-        if isinstance(self.pad_id, bool) or not isinstance(self.pad_id, int) or not 0 <= self.pad_id < smallest:
+        smallest, pad = min(self.src_vocab_size, self.tgt_vocab_size), self.pad_id
+        if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or not 0 <= pad < smallest:
             raise ValueError(f"pad_id must be a valid id in both vocabularies [0, {smallest}); got {self.pad_id!r}")
         if self.tie_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError(
@@ -135,7 +137,7 @@ class TransformerConfig:
 def _check_ids(model: "Transformer", ids: torch.Tensor, name: str, dims: str, vocab_size: int) -> None:
     check_token_ids(ids, name, dims, vocab_size)
     if ids.shape[1] > model.config.max_len:
-        raise ValueError(f"{name} is longer than config.max_len = {model.config.max_len}; got shape {_shape(ids.shape)}")
+        raise ValueError(f"{name} is longer than config.max_len = {model.config.max_len}; got {_shape(ids.shape)}")
 
 
 def _check_forward_args(model: "Transformer", src: torch.Tensor, tgt: torch.Tensor) -> None:
@@ -143,7 +145,7 @@ def _check_forward_args(model: "Transformer", src: torch.Tensor, tgt: torch.Tens
     _check_ids(model, tgt, "tgt", "(B, T)", model.config.tgt_vocab_size)
     if src.shape[0] != tgt.shape[0]:
         raise ValueError(
-            f"src (B, S) and tgt (B, T) must have the same batch size B; got {_shape(src.shape)} and {_shape(tgt.shape)}"
+            f"src (B, S) and tgt (B, T) must have the same batch size B; got {_shape(src.shape)}, {_shape(tgt.shape)}"
         )
 
 
