@@ -18,8 +18,8 @@ from transformer_lib.multihead import MultiHeadAttention
 
 PACKAGE = Path(transformer_lib.__file__).parent
 # The course order; no module may import a later one (STYLE.md).
-ORDER = ["_validation", "utils", "device", "attention", "masks", "positional", "multihead", "layers", "model",
-         "decoding", "checks"]
+ORDER = ["_validation", "utils", "device", "viz", "tasks", "rnn", "attention", "masks", "positional", "multihead",
+         "layers", "model", "decoding", "checks"]
 MODULES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))  # every file, checks/ included
 
 
@@ -183,6 +183,8 @@ def test_module_is_short(path):
 
 @pytest.mark.parametrize("module", ORDER[:-1])
 def test_module_imports_no_later_module(module):
+    if not (PACKAGE / f"{module}.py").exists():
+        pytest.skip(f"{module}.py is not written yet")
     later = set(ORDER[ORDER.index(module) + 1:])
     for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
         if isinstance(node, ast.ImportFrom) and node.level == 1:

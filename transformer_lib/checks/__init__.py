@@ -12,7 +12,7 @@ gradients), with a fixed seed, and leave the global random state as they found i
 instantiates the class itself and copies the reference weights in by the exercise's attribute names.
 
 One module per exercise family, each with its checks next to its catalogue of typical mistakes:
-``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``; the shared machinery
+``rnn``, ``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``; the shared machinery
 is in ``_core`` (running and comparing) and ``_feedback`` (what the student sees).
 
 Example:
@@ -30,14 +30,18 @@ from .attention import (
                         check_self_attention,
 )
 from .layers import check_decoder_layer, check_encoder_layer, check_feed_forward
-from .masks import check_causal_mask, check_padding_mask
-from .multihead import check_merge_heads, check_multi_head_attention, check_split_heads
-from .positional import check_sinusoidal_positional_encoding
+from .masks import check_causal_mask, check_decoder_mask, check_padding_mask, check_to_torch_attn_mask
+from .multihead import check_merge_heads, check_multi_head_attention, check_split_heads, check_to_torch_multihead
+from .positional import (check_learned_positional_encoding, check_position_shift_matrix,
+                         check_sinusoidal_positional_encoding)
+from .rnn import check_additive_attention, check_rnn_forward
 from .softmax import check_softmax
 
 __all__ = [
-    "check_softmax", "check_dot_product_attention", "check_scaled_dot_product_attention", "check_self_attention",
+    "check_rnn_forward", "check_additive_attention", "check_softmax", "check_dot_product_attention", "check_scaled_dot_product_attention", "check_self_attention",
     "check_safe_attention", "check_sinusoidal_positional_encoding", "check_padding_mask", "check_causal_mask",
-    "check_split_heads", "check_merge_heads", "check_multi_head_attention", "check_feed_forward",
+    "check_position_shift_matrix", "check_learned_positional_encoding", "check_decoder_mask",
+    "check_to_torch_attn_mask", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
+    "check_to_torch_multihead", "check_feed_forward",
     "check_encoder_layer", "check_decoder_layer", "CheckFailed", "ExerciseNotDone",
 ]

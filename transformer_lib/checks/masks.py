@@ -10,7 +10,7 @@ from torch import Tensor
 from .. import masks
 from ._core import call, compare, run_cases, seeded
 
-__all__ = ["check_padding_mask", "check_causal_mask"]
+__all__ = ["check_padding_mask", "check_causal_mask", "check_decoder_mask", "check_to_torch_attn_mask"]
 
 _BOOL_MASK_HINT = ("masks are bool, True = may attend (a comparison such as `tokens != pad_id` is already bool); "
                    "if you built an additive 0/-inf mask, use `mask = additive_mask == 0`")
@@ -73,3 +73,13 @@ def _causal_case(fn: Callable, size: int) -> None:
             dtype_hint=_BOOL_MASK_HINT, inputs=f"size={size}")
 
 
+
+
+def check_decoder_mask(fn: Callable) -> None:
+    """Check notebook 06's ``decoder_mask(tgt, pad_id) -> (B, 1, T, T)``: padding & causal (being written)."""
+    raise NotImplementedError("check_decoder_mask is being written")
+
+
+def check_to_torch_attn_mask(fn: Callable) -> None:
+    """Check notebook 06's stretch: our mask to nn.MultiheadAttention's polarity (being written)."""
+    raise NotImplementedError("check_to_torch_attn_mask is being written")

@@ -12,7 +12,7 @@ from ._core import MODULE_TOL, call, compare, compare_pair, describe, run_cases,
 from ._modules import ModelPair
 from .attention import attend_variant
 
-__all__ = ["check_split_heads", "check_merge_heads", "check_multi_head_attention"]
+__all__ = ["check_split_heads", "check_merge_heads", "check_multi_head_attention", "check_to_torch_multihead"]
 
 
 def mha_variant(ref: nn.Module, n_heads: int, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, *,
@@ -133,3 +133,8 @@ def _mha_case(models: ModelPair, d_model: int, n_heads: int, query: Tensor, key:
                  out_hint="merge the heads (transpose(1, 2), reshape) and apply out_proj", **MODULE_TOL)
 
 
+
+
+def check_to_torch_multihead(fn: Callable) -> None:
+    """Check notebook 05's stretch ``to_torch_multihead(mha) -> nn.MultiheadAttention`` (being written)."""
+    raise NotImplementedError("check_to_torch_multihead is being written")

@@ -10,7 +10,7 @@ from torch import Tensor
 from .. import positional
 from ._core import call, compare, run_cases, seeded
 
-__all__ = ["check_sinusoidal_positional_encoding"]
+__all__ = ["check_sinusoidal_positional_encoding", "check_position_shift_matrix", "check_learned_positional_encoding"]
 
 
 def pe_variant(max_len: int, d_model: int, *, swap: bool = False, halves: bool = False, exponent: str = "2i/d",
@@ -67,3 +67,13 @@ def _pe_case(fn: Callable, max_len: int, d_model: int) -> None:
                                   "PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))"])
 
 
+
+
+def check_position_shift_matrix(fn: Callable) -> None:
+    """Check notebook 04's ``shift_matrix(k, d_model)``: PE[pos + k] = PE[pos] @ M_k (being written)."""
+    raise NotImplementedError("check_position_shift_matrix is being written")
+
+
+def check_learned_positional_encoding(cls: type) -> None:
+    """Check notebook 04's stretch ``LearnedPositionalEncoding`` class (being written)."""
+    raise NotImplementedError("check_learned_positional_encoding is being written")

@@ -1,0 +1,77 @@
+"""What the notebooks draw: the course's example sentence, and attention heat maps with words on the axes.
+
+One small labelled sentence runs through the course, so that every heat map reads as "which word looks
+at which": :data:`EXAMPLE_EN` and its French translation :data:`EXAMPLE_FR`, the running English->French
+use case. Their word orders differ ("small red car" / "petite voiture rouge"), so an alignment between
+them is not one-to-one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+__all__ = ["EXAMPLE_EN", "EXAMPLE_FR", "attention_heatmap"]
+
+EXAMPLE_EN: tuple[str, ...] = ("I", "see", "the", "small", "red", "car", ".")
+EXAMPLE_FR: tuple[str, ...] = ("je", "vois", "la", "petite", "voiture", "rouge", ".")
+
+
+def attention_heatmap(
+    weights: torch.Tensor,
+    queries: Sequence[str],
+    keys: Sequence[str] | None = None,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    annotate: bool | None = None,
+    vmax: float | None = 1.0,
+) -> Any:
+    """Draw a ``(T_q, T_k)`` attention matrix: one row per query word, one column per key word.
+
+    Args:
+        weights: the attention weights (rows are queries); any device or dtype, gradients ignored.
+        queries: the labels of the rows (the words doing the looking).
+        keys: the labels of the columns (the words looked at); default ``queries`` (self-attention).
+        ax: a matplotlib ``Axes`` to draw on; default a new figure of a size that fits the words.
+        title: the title of the axes.
+        annotate: write each weight in its cell; default when the matrix has at most 10 x 10 cells.
+        vmax: the weight drawn darkest (1.0, so maps are comparable); ``None`` scales to the largest weight.
+
+    Returns:
+        The ``AxesImage`` (pass it to ``fig.colorbar``).
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> image = attention_heatmap(torch.eye(len(EXAMPLE_EN)), EXAMPLE_EN, title="each word looks at itself")
+        >>> image.get_array().shape
+        (7, 7)
+    """
+    import matplotlib.pyplot as plt
+
+    w = torch.as_tensor(weights).detach().float().cpu()
+    keys = queries if keys is None else keys
+    if w.ndim != 2 or w.shape != (len(queries), len(keys)):
+        raise ValueError(
+            f"weights must have shape (T_q, T_k) = ({len(queries)}, {len(keys)}), one row per query word and one "
+            f"column per key word; got shape {tuple(w.shape)}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * len(keys) + 1.6, 0.5 * len(queries) + 1.2))
+    image = ax.imshow(w.numpy(), cmap="Blues", vmin=0.0, vmax=vmax)
+    ax.set_xticks(range(len(keys)), list(keys), rotation=45, ha="right")
+    ax.set_yticks(range(len(queries)), list(queries))
+    ax.set_xlabel("key (looked at)")
+    ax.set_ylabel("query (looking)")
+    if annotate if annotate is not None else w.numel() <= 100:
+        top = float(w.max()) if vmax is None else vmax
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if w[i, j] > 0.6 * top else "black")
+    if title:
+        ax.set_title(title)
+    return image
