@@ -9,6 +9,7 @@ from torch.testing import assert_close
 from transformer_lib.positional import (
     LearnedPositionalEncoding,
     PositionalEncoding,
+    shift_matrix,
     sinusoidal_positional_encoding,
 )
 
@@ -52,6 +53,42 @@ def test_relative_position_is_a_linear_function():
         c, s = math.cos(w), math.sin(w)
         M[2 * i: 2 * i + 2, 2 * i: 2 * i + 2] = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
     assert_close(pe[:-k] @ M, pe[k:], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("k", [-7, -1, 0, 1, 3, 40])
+def test_shift_matrix_shifts_the_table(k):
+    """PE[pos + k] = PE[pos] @ shift_matrix(k): one matrix for every pos, the test above's M_k."""
+    d_model, n = 16, 60
+    pe = sinusoidal_positional_encoding(n + abs(k), d_model).double()
+    M = shift_matrix(k, d_model)
+    assert M.shape == (d_model, d_model) and M.dtype == torch.float32
+    before, after = (pe[:n], pe[k:k + n]) if k >= 0 else (pe[-k:-k + n], pe[:n])
+    assert_close(before @ M.double(), after, atol=1e-6, rtol=0)
+
+
+def test_shift_matrix_hand_values_and_blocks():
+    # d_model = 4: frequencies 1 and 1/100; block [[cos, -sin], [sin, cos]] of the angle k * w_i
+    c1, s1, c2, s2 = math.cos(2), math.sin(2), math.cos(0.02), math.sin(0.02)
+    expected = torch.tensor([[c1, -s1, 0, 0], [s1, c1, 0, 0], [0, 0, c2, -s2], [0, 0, s2, c2]])
+    assert_close(shift_matrix(2, 4), expected)
+
+
+def test_shift_matrix_is_a_group_of_rotations():
+    d_model = 12
+    M = {k: shift_matrix(k, d_model).double() for k in (-5, 0, 2, 3, 5)}
+    assert_close(M[0], torch.eye(d_model, dtype=torch.float64))
+    assert_close(M[2] @ M[3], M[5])  # shifting by 2 then by 3 is shifting by 5
+    assert_close(M[-5], M[5].T)  # back is the transpose: an orthogonal matrix
+    assert_close(M[5] @ M[5].T, torch.eye(d_model, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("args, error, match", [
+    ((1.0, 8), TypeError, "k must be an int"), ((True, 8), TypeError, "k must be an int"),
+    ((1, 7), ValueError, "d_model must be even"), ((1, 0), ValueError, "d_model"),
+])
+def test_shift_matrix_bad_arguments(args, error, match):
+    with pytest.raises(error, match=match):
+        shift_matrix(*args)
 
 
 def test_odd_d_model_is_rejected_clearly():

@@ -6,21 +6,24 @@ a fixed sinusoidal encoding to the (scaled) token embeddings:
     PE[pos, 2i]     = sin(pos / 10000^(2i / d_model))
     PE[pos, 2i + 1] = cos(pos / 10000^(2i / d_model))
 
-Each pair of dims (2i, 2i+1) is a rotation at its own frequency, so PE[pos + k] is a linear
-function of PE[pos]. An odd ``d_model`` would leave one unpaired dim, so it is **rejected** with a
+Each pair of dims (2i, 2i+1) is a point on a circle that turns by the angle
+omega_i = 1 / 10000^(2i/d_model) per position, so PE[pos + k] is a linear function of PE[pos]:
+``PE[pos + k] = PE[pos] @ shift_matrix(k, d_model)`` for every pos, with a block-diagonal matrix of
+2 x 2 rotations. An odd ``d_model`` would leave one unpaired dim, so it is **rejected** with a
 ``ValueError`` (the paper and every config in this course use an even ``d_model``).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
 
 from ._validation import _shape, check_positive_int, check_probability, check_tensor, door
 
-__all__ = ["sinusoidal_positional_encoding", "PositionalEncoding", "LearnedPositionalEncoding"]
+__all__ = ["sinusoidal_positional_encoding", "shift_matrix", "PositionalEncoding", "LearnedPositionalEncoding"]
 
 
 def _check_table_args(max_len: int, d_model: int) -> None:
@@ -60,6 +63,47 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(angle)  # Sec. 3.5: even dims sin
     pe[:, 1::2] = torch.cos(angle)  # Sec. 3.5: odd dims cos
     return pe.float()
+
+
+def _check_shift_args(k: int, d_model: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, a shift in positions (negative: back); got {type(k).__name__} {k!r}")
+    _check_table_args(1, d_model)
+
+
+@door(_check_shift_args)
+def shift_matrix(k: int, d_model: int) -> torch.Tensor:
+    """The matrix ``M_k`` that shifts the sinusoidal encoding by ``k`` positions (Sec. 3.5).
+
+    ``PE[pos + k] = PE[pos] @ M_k`` for every ``pos`` (rows are positions, as in
+    :func:`sinusoidal_positional_encoding`): the "linear function" of the paper. ``M_k`` is
+    block-diagonal; its block for the pair of dims (2i, 2i+1) rotates ``(sin, cos)`` of the angle
+    ``pos * omega_i`` on to the angle ``(pos + k) * omega_i``, with ``omega_i = 1 / 10000^(2i/d_model)``.
+    It does not depend on ``pos``; ``M_0`` is the identity, ``M_a @ M_b = M_(a+b)``, ``M_-k = M_k^T``.
+
+    Args:
+        k: the shift in positions, any sign (negative: back).
+        d_model: model width; must be even (odd values raise ``ValueError``).
+
+    Shape:
+        - output: ``(d_model, d_model)``, float32.
+
+    Returns:
+        ``M_k`` with the 2 x 2 block ``[[cos(k omega_i), -sin(k omega_i)], [sin(k omega_i), cos(k omega_i)]]``
+        at rows and columns ``2i, 2i+1``, zeros elsewhere.
+
+    Example:
+        >>> pe, M = sinusoidal_positional_encoding(50, 16), shift_matrix(3, 16)
+        >>> torch.allclose(pe[:-3] @ M, pe[3:], atol=1e-6)
+        True
+    """
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # (d_model / 2,)
+    freq = torch.exp(-math.log(10000.0) * two_i / d_model)  # (d_model / 2,)  omega_i = 1 / 10000^(2i/d_model)
+    cos, sin = torch.cos(k * freq), torch.sin(k * freq)  # (d_model / 2,) each  the angle k * omega_i
+    # [sin a, cos a] @ [[cos b, -sin b], [sin b, cos b]] = [sin(a + b), cos(a + b)]: the angle-addition formulas
+    rows = torch.stack([cos, -sin], dim=-1), torch.stack([sin, cos], dim=-1)  # (d_model / 2, 2) each
+    blocks = torch.stack(rows, dim=-2)  # (d_model / 2, 2, 2)  one rotation per pair of dims
+    return torch.block_diag(*blocks).float()  # (d_model, d_model)
 
 
 def _check_input(module: nn.Module, x: torch.Tensor) -> None:
