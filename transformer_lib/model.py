@@ -20,7 +20,7 @@ from torch import nn
 
 from ._validation import _shape, check_dim, check_tensor, check_token_ids, door, validate_mask
 from .layers import LAYER_NORM_EPS, DecoderLayer, EncoderLayer
-from .masks import causal_mask, padding_mask
+from .masks import decoder_mask, padding_mask
 from .positional import PositionalEncoding
 
 __all__ = ["TransformerConfig", "Transformer"]
@@ -236,7 +236,7 @@ class Transformer(nn.Module):
 
     def make_tgt_mask(self, tgt: torch.Tensor) -> torch.Tensor:
         """Target self-attention mask: padding & causal (Sec. 3.2.3), ``(B, T) -> (B, 1, T, T)``."""
-        return padding_mask(tgt, self.config.pad_id) & causal_mask(tgt.shape[1], device=tgt.device)  # (B, 1, T, T)
+        return decoder_mask(tgt, self.config.pad_id)  # (B, 1, T, T)
 
     def _embed(self, ids: torch.Tensor, embedding: nn.Embedding) -> torch.Tensor:
         x = embedding(ids) * math.sqrt(self.config.d_model)  # (B, L, d_model)  Sec. 3.4
