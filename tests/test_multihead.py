@@ -6,7 +6,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from transformer_lib.masks import causal_mask, padding_mask, to_torch_attn_mask
-from transformer_lib.multihead import MultiHeadAttention, merge_heads, split_heads
+from transformer_lib.multihead import MultiHeadAttention, merge_heads, split_heads, to_torch_multihead
 
 B, T_q, T_k, D, H = 2, 5, 7, 16, 4
 
@@ -153,3 +153,56 @@ def test_mha_checks_at_the_door_only(check_calls):
     mha(x, mem, mem, mask)
     assert check_calls["check_tensor"] == 3  # query, key, value
     assert check_calls["validate_mask"] == 1
+
+
+# ------------------------------------------------------------------------------------ to_torch_multihead
+@pytest.mark.parametrize("kind", ["none", "causal", "padding", "both"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_to_torch_multihead_gives_the_same_outputs_and_weights(kind, bias):
+    mha = MultiHeadAttention(D, H, bias=bias).eval()
+    theirs = to_torch_multihead(mha)
+    assert isinstance(theirs, nn.MultiheadAttention) and theirs.batch_first and not theirs.training
+    assert (theirs.in_proj_bias is None) == (not bias)
+    query, key, value = torch.randn(B, T_q, D), torch.randn(B, T_k, D), torch.randn(B, T_k, D)
+    mask = _masks()[kind]
+    attn_mask = None if mask is None else to_torch_attn_mask(mask, shape=(B, H, T_q, T_k))
+    out, weights = mha(query, key, value, mask)
+    their_out, their_weights = theirs(query, key, value, attn_mask=attn_mask, average_attn_weights=False)
+    assert_close(their_out, out)
+    assert_close(their_weights, weights)
+
+
+def test_to_torch_multihead_copies_and_round_trips(copy_mha):
+    mha = MultiHeadAttention(D, H, dropout=0.1).train()
+    theirs = to_torch_multihead(mha)
+    assert theirs.training and theirs.dropout == 0.1 and theirs.num_heads == H and theirs.embed_dim == D
+    back = MultiHeadAttention(D, H)
+    copy_mha(back, theirs)  # the tests' own copy in the other direction
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), mha.state_dict().values()))
+    with torch.no_grad():
+        theirs.in_proj_weight.zero_()  # a copy: changing it leaves ours alone
+    assert mha.q_proj.weight.abs().sum() > 0
+    x = torch.randn(B, T_q, D)
+    theirs.eval()(x, x, x)[0].sum().backward()
+    assert all(p.grad is not None for p in theirs.parameters())  # trainable in its own right
+
+
+def test_to_torch_multihead_keeps_dtype():
+    mha = MultiHeadAttention(D, H).double().eval()
+    theirs = to_torch_multihead(mha)
+    x = torch.randn(B, T_q, D, dtype=torch.float64)
+    assert theirs.in_proj_weight.dtype == torch.float64
+    assert_close(theirs(x, x, x)[0], mha(x, x, x)[0])
+
+
+def test_to_torch_multihead_errors():
+    with pytest.raises(TypeError, match=r"mha must be a MultiHeadAttention with nn.Linear attributes q_proj, .*got Linear"):
+        to_torch_multihead(nn.Linear(D, D))
+    no_heads = MultiHeadAttention(D, H)
+    del no_heads.n_heads
+    with pytest.raises(TypeError, match=r"mha must have an attribute n_heads"):
+        to_torch_multihead(no_heads)
+    mixed = MultiHeadAttention(D, H)
+    mixed.out_proj = nn.Linear(D, D, bias=False)
+    with pytest.raises(ValueError, match=r"all with or all without a bias; got .*out_proj \(16, 16\) no bias"):
+        to_torch_multihead(mixed)

@@ -5,6 +5,7 @@
 The h per-head projections of size d_model x d_head are stored side by side in one
 ``nn.Linear(d_model, d_model)`` per role (``q_proj``, ``k_proj``, ``v_proj``); ``split_heads`` cuts the
 result into heads, attention runs on all heads at once, ``merge_heads`` is the Concat, ``out_proj`` is W^O.
+``to_torch_multihead`` copies the module into PyTorch's ``nn.MultiheadAttention``, for parity checks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import nn
 from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
 from .attention import scaled_dot_product_attention
 
-__all__ = ["split_heads", "merge_heads", "MultiHeadAttention"]
+__all__ = ["split_heads", "merge_heads", "MultiHeadAttention", "to_torch_multihead"]
 
 
 def _check_heads(d_model: int, n_heads: int) -> None:
@@ -148,3 +149,68 @@ class MultiHeadAttention(nn.Module):
         out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=p)  # (B, H, T_q, d_head), (B, H, T_q, T_k)
         self.last_weights = weights.detach() if self.keep_weights or not self.training else None
         return self.out_proj(merge_heads(out)), weights  # (B, T_q, d_model)  Concat(head_1..head_h) W^O
+
+
+_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+
+def _check_to_torch_args(mha: nn.Module) -> None:
+    layers = [getattr(mha, name, None) for name in _PROJECTIONS]
+    if not isinstance(mha, nn.Module) or not all(isinstance(layer, nn.Linear) for layer in layers):
+        raise TypeError(
+            "mha must be a MultiHeadAttention with nn.Linear attributes q_proj, k_proj, v_proj, out_proj; "
+            f"got {type(mha).__name__}"
+        )
+    d_model = mha.q_proj.in_features
+    shapes = {tuple(layer.weight.shape) for layer in layers}
+    if shapes != {(d_model, d_model)} or len({layer.bias is None for layer in layers}) != 1:
+        raise ValueError(
+            "mha's four projections must all be nn.Linear(d_model, d_model), all with or all without a bias; got "
+            + ", ".join(f"{n} {tuple(l.weight.shape)}{'' if l.bias is not None else ' no bias'}"
+                        for n, l in zip(_PROJECTIONS, layers))
+        )
+    if not hasattr(mha, "n_heads"):
+        raise TypeError(f"mha must have an attribute n_heads, the number of heads; {type(mha).__name__} has none")
+    _check_heads(d_model, mha.n_heads)
+
+
+@door(_check_to_torch_args)
+def to_torch_multihead(mha: MultiHeadAttention) -> nn.MultiheadAttention:
+    """Copy ``mha`` into an ``nn.MultiheadAttention(batch_first=True)`` that computes the same thing.
+
+    PyTorch keeps W^Q, W^K, W^V stacked in one ``in_proj_weight`` of shape ``(3 d_model, d_model)``, in
+    that order, with ``in_proj_bias`` likewise; ``out_proj`` is W^O. Both ``nn.Linear.weight`` and
+    ``in_proj_weight`` are ``(out_features, in_features)``, so nothing is transposed. The result holds
+    copies (training one does not change the other), on ``mha``'s device and dtype, in ``mha``'s mode.
+
+    Its bool ``attn_mask`` has the opposite polarity (``True`` = NOT allowed): convert masks with
+    :func:`~transformer_lib.masks.to_torch_attn_mask`, and pass ``average_attn_weights=False`` for the
+    per-head weights.
+
+    Args:
+        mha: a :class:`MultiHeadAttention` (or any module with ``n_heads`` and the four ``nn.Linear``
+            projections ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``).
+
+    Returns:
+        ``nn.MultiheadAttention(d_model, n_heads, dropout, bias, batch_first=True)`` with ``mha``'s weights.
+
+    Example:
+        >>> mha = MultiHeadAttention(d_model=16, n_heads=4).eval()
+        >>> x = torch.randn(2, 5, 16)
+        >>> out, _ = to_torch_multihead(mha).eval()(x, x, x)
+        >>> torch.allclose(out, mha(x, x, x)[0], atol=1e-6)
+        True
+    """
+    w, has_bias = mha.q_proj.weight, mha.q_proj.bias is not None
+    p = getattr(mha, "dropout", 0.0)
+    p = getattr(p, "p", p)  # a float, or an nn.Dropout module's probability
+    theirs = nn.MultiheadAttention(w.shape[1], mha.n_heads, dropout=p, bias=has_bias, batch_first=True,
+                                   device=w.device, dtype=w.dtype)
+    with torch.no_grad():  # copying values into parameters is not part of any graph
+        q, k, v, o = (getattr(mha, name) for name in _PROJECTIONS)
+        theirs.in_proj_weight.copy_(torch.cat([q.weight, k.weight, v.weight]))  # (3 d_model, d_model) [W^Q; W^K; W^V]
+        theirs.out_proj.weight.copy_(o.weight)  # (d_model, d_model) W^O
+        if has_bias:
+            theirs.in_proj_bias.copy_(torch.cat([q.bias, k.bias, v.bias]))  # (3 d_model,)
+            theirs.out_proj.bias.copy_(o.bias)  # (d_model,)
+    return theirs.train(mha.training)
