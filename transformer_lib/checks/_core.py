@@ -67,10 +67,12 @@ def run_cases(exercise: str, cases: Sequence[tuple[str, Any]], run_case: Callabl
 
 
 def describe(value: Any) -> str:
-    """Short description of an argument: shape and dtype for tensors, repr otherwise."""
+    """Short description of an argument: shape and dtype for tensors, the class for modules, repr otherwise."""
     if isinstance(value, Tensor):
         return f"{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
-    text = repr(value)
+    if isinstance(value, nn.Module):
+        return f"a {type(value).__name__}"
+    text = " ".join(repr(value).split())  # one line
     return text if len(text) <= 40 else text[:37] + "..."
 
 
