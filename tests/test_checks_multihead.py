@@ -137,7 +137,7 @@ TORCH_DIAGNOSES = [  # (the student's mistake, what the check says)
                                    r"bias=True\)"),
     (student_to_torch(share_out=True), r"your module shares out_proj.weight with mha: copy the values"),
     (student_to_torch(no_grad=False), r"RuntimeError: a leaf Variable that requires grad.*\n  called with "
-                                      r"mha=MultiHeadAttention\(12, 3\)\n  hint: copy values into parameters inside "
+                                      r"mha=a MultiHeadAttention\n  hint: copy values into parameters inside "
                                       r"`with torch.no_grad\(\):`"),
     (lambda mha: mha, r"return a torch.nn.MultiheadAttention; you returned MultiHeadAttention"),
 ]

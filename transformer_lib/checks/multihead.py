@@ -190,16 +190,6 @@ def _copy_of(what: str, expected: Tensor) -> Callable[[Tensor], str | None]:
     return check
 
 
-class _OneLine(multihead.MultiHeadAttention):
-    """The library's module, shown in one line in a failure's "called with" line."""
-
-    def __repr__(self) -> str:
-        return f"MultiHeadAttention({self.d_model}, {self.n_heads}{'' if self.q_proj.bias is not None else ', bias=False'})"
-
-
-_OneLine.__name__ = _OneLine.__qualname__ = "MultiHeadAttention"
-
-
 def check_to_torch_multihead(fn: Callable) -> None:
     """Check notebook 05's stretch ``to_torch_multihead(mha) -> nn.MultiheadAttention`` (batch_first=True).
 
@@ -210,7 +200,7 @@ def check_to_torch_multihead(fn: Callable) -> None:
     r = torch.randn
     with seeded():
         def module(d_model: int, n_heads: int, bias: bool = True) -> nn.Module:
-            return _OneLine(d_model, n_heads, bias=bias).eval()
+            return multihead.MultiHeadAttention(d_model, n_heads, bias=bias).eval()
 
         x = r(2, 5, 12)
         cases = [
