@@ -43,19 +43,6 @@ REFERENCES = [
 ]
 
 
-def raises(match: str):
-    """``pytest.raises(AssertionError)`` whose pattern may span the lines of the message."""
-    return pytest.raises(AssertionError, match="(?s)" + match)
-
-
-def passes(check, obj, capsys) -> list[str]:
-    """Run a check that must pass; return the lines it printed (the last is the success line)."""
-    check(obj)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines and lines[-1].endswith("cases pass"), lines
-    return lines
-
-
 @pytest.mark.parametrize(("check", "reference", "line"), REFERENCES, ids=lambda v: getattr(v, "__name__", ""))
 def test_reference_passes_with_one_success_line(check, reference, line, capsys):
     lines = passes(check, reference, capsys)
@@ -671,6 +658,8 @@ def test_decoder_layer(capsys):
 # ------------------------------------------------------------------- every catalogued mistake is reachable
 # A student who makes exactly one catalogued mistake must get exactly that diagnosis: this guards against
 # cases that stop telling a mistake apart from the right answer.
+from checking import passes, raises
+
 from transformer_lib.checks import attention as attention_checks  # noqa: E402
 from transformer_lib.checks import layers as layer_checks  # noqa: E402
 from transformer_lib.checks import multihead as mha_checks  # noqa: E402

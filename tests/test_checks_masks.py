@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from checking import passes, raises
 
 from transformer_lib import checks
 from transformer_lib.masks import causal_mask, decoder_mask, padding_mask, to_torch_attn_mask
 
 NEG_INF = float("-inf")
-
-
-def raises(match: str):
-    """``pytest.raises(AssertionError)`` whose pattern may span the lines of the message."""
-    return pytest.raises(AssertionError, match="(?s)" + match)
-
-
-def passes(check, obj, capsys) -> list[str]:
-    """Run a check that must pass; return the lines it printed (the last is the success line)."""
-    check(obj)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines and lines[-1].endswith("cases pass"), lines
-    return lines
 
 
 def tril(T: int, diagonal: int = 0) -> torch.Tensor:

@@ -9,25 +9,13 @@ import re
 
 import pytest
 import torch
+from checking import passes, raises
 from torch import nn
 
 from transformer_lib import checks
 from transformer_lib.attention import scaled_dot_product_attention
 from transformer_lib.checks import multihead as mha_checks
 from transformer_lib.multihead import MultiHeadAttention, to_torch_multihead
-
-
-def raises(match: str):
-    """``pytest.raises(AssertionError)`` whose pattern may span the lines of the message."""
-    return pytest.raises(AssertionError, match="(?s)" + match)
-
-
-def passes(check, obj, capsys) -> list[str]:
-    """Run a check that must pass; return the lines it printed (the last is the success line)."""
-    check(obj)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines and lines[-1].endswith("cases pass"), lines
-    return lines
 
 
 # ------------------------------------------------------------------------------------ to_torch_multihead

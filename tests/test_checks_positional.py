@@ -11,24 +11,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from checking import passes, raises
 from torch import nn
 
 from transformer_lib import checks
 from transformer_lib.checks import positional as pe_checks
 from transformer_lib.positional import LearnedPositionalEncoding, shift_matrix, sinusoidal_positional_encoding
-
-
-def raises(match: str):
-    """``pytest.raises(AssertionError)`` whose pattern may span the lines of the message."""
-    return pytest.raises(AssertionError, match="(?s)" + match)
-
-
-def passes(check, obj, capsys) -> list[str]:
-    """Run a check that must pass; return the lines it printed (the last is the success line)."""
-    check(obj)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines and lines[-1].endswith("cases pass"), lines
-    return lines
 
 
 # --------------------------------------------------------------------------- Exercise 4.2: shift_matrix
