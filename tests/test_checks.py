@@ -57,7 +57,8 @@ def test_every_check_is_exported():
     exported = [name for name in checks.__all__ if name.startswith("check_")]
     tested_elsewhere = {"check_rnn_forward", "check_additive_attention", "check_position_shift_matrix",
                         "check_learned_positional_encoding", "check_decoder_mask", "check_to_torch_attn_mask",
-                        "check_to_torch_multihead"}  # notebooks 01, 04, 05, 06: tests/test_checks_<family>.py
+                        "check_to_torch_multihead", "check_layer_norm", "check_transformer", "check_parameter_count",
+                        "check_decoder_only_lm", "check_rotary_embedding"}  # tests/test_checks_<family>.py
     assert sorted(set(exported) - tested_elsewhere) == sorted(check.__name__ for check, _, _ in REFERENCES)
 
 

@@ -12,7 +12,8 @@ gradients), with a fixed seed, and leave the global random state as they found i
 instantiates the class itself and copies the reference weights in by the exercise's attribute names.
 
 One module per exercise family, each with its checks next to its catalogue of typical mistakes:
-``rnn``, ``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``; the shared machinery
+``rnn``, ``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``, ``model``, ``beyond``;
+the shared machinery
 is in ``_core`` (running and comparing) and ``_feedback`` (what the student sees).
 
 Example:
@@ -23,14 +24,12 @@ Example:
 """
 
 from ._feedback import CheckFailed, ExerciseNotDone
-from .attention import (
-                        check_dot_product_attention,
-                        check_safe_attention,
-                        check_scaled_dot_product_attention,
-                        check_self_attention,
-)
-from .layers import check_decoder_layer, check_encoder_layer, check_feed_forward
+from .attention import (check_dot_product_attention, check_safe_attention, check_scaled_dot_product_attention,
+                        check_self_attention)
+from .beyond import check_decoder_only_lm, check_rotary_embedding
+from .layers import check_decoder_layer, check_encoder_layer, check_feed_forward, check_layer_norm
 from .masks import check_causal_mask, check_decoder_mask, check_padding_mask, check_to_torch_attn_mask
+from .model import check_parameter_count, check_transformer
 from .multihead import check_merge_heads, check_multi_head_attention, check_split_heads, check_to_torch_multihead
 from .positional import (check_learned_positional_encoding, check_position_shift_matrix,
                          check_sinusoidal_positional_encoding)
@@ -43,5 +42,6 @@ __all__ = [
     "check_position_shift_matrix", "check_learned_positional_encoding", "check_decoder_mask",
     "check_to_torch_attn_mask", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
     "check_to_torch_multihead", "check_feed_forward",
-    "check_encoder_layer", "check_decoder_layer", "CheckFailed", "ExerciseNotDone",
+    "check_encoder_layer", "check_decoder_layer", "check_layer_norm", "check_transformer", "check_parameter_count",
+    "check_decoder_only_lm", "check_rotary_embedding", "CheckFailed", "ExerciseNotDone",
 ]
