@@ -37,11 +37,11 @@ from .rnn import check_additive_attention, check_rnn_forward
 from .softmax import check_softmax
 
 __all__ = [
-    "check_rnn_forward", "check_additive_attention", "check_softmax", "check_dot_product_attention", "check_scaled_dot_product_attention", "check_self_attention",
-    "check_safe_attention", "check_sinusoidal_positional_encoding", "check_padding_mask", "check_causal_mask",
-    "check_position_shift_matrix", "check_learned_positional_encoding", "check_decoder_mask",
-    "check_to_torch_attn_mask", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
-    "check_to_torch_multihead", "check_feed_forward",
+    "check_rnn_forward", "check_additive_attention", "check_softmax", "check_dot_product_attention",
+    "check_scaled_dot_product_attention", "check_self_attention", "check_safe_attention",
+    "check_sinusoidal_positional_encoding", "check_padding_mask", "check_causal_mask", "check_position_shift_matrix",
+    "check_learned_positional_encoding", "check_decoder_mask", "check_to_torch_attn_mask", "check_split_heads",
+    "check_merge_heads", "check_multi_head_attention", "check_to_torch_multihead", "check_feed_forward",
     "check_encoder_layer", "check_decoder_layer", "check_layer_norm", "check_transformer", "check_parameter_count",
     "check_decoder_only_lm", "check_rotary_embedding", "CheckFailed", "ExerciseNotDone",
 ]
