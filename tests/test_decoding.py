@@ -299,3 +299,95 @@ def test_beam_search_errors():
         beam_search(model, src, 5, BOS, EOS, length_penalty=float("nan"))
     with pytest.raises(TypeError, match="length_penalty must be a float >= 0"):
         beam_search(model, src, 5, BOS, EOS, length_penalty="0.6")
+
+
+# ---------------------------------------------------------------------- the KV cache (notebook 12)
+CACHE_CASES = pytest.mark.parametrize("norm_first,seed", [(False, 0), (False, 1), (True, 0), (True, 1)],
+                                      ids=["post-norm-0", "post-norm-1", "pre-norm-0", "pre-norm-1"])
+
+
+def _padded_batch(seed):
+    """A trained-looking random model is not needed: a random one has distinct logits; pads end rows 1 and 2."""
+    torch.manual_seed(seed)
+    src = torch.randint(3, 32, (4, 9))  # (B, S)
+    src[1, 6:] = PAD
+    src[2, 3:] = PAD
+    return src
+
+
+@CACHE_CASES
+def test_greedy_same_tokens_with_and_without_cache(norm_first, seed):
+    torch.manual_seed(seed)
+    model = Transformer(TransformerConfig.tiny(norm_first=norm_first))
+    src = _padded_batch(seed)
+    with_cache = greedy_decode(model, src, max_len=20, bos_id=BOS, eos_id=EOS, use_cache=True)
+    without = greedy_decode(model, src, max_len=20, bos_id=BOS, eos_id=EOS, use_cache=False)
+    assert torch.equal(with_cache, without)
+    assert with_cache.shape[1] > 5  # long enough for the cache to matter
+
+
+@CACHE_CASES
+@pytest.mark.parametrize("beam_size", [2, 4])
+def test_beam_same_tokens_with_and_without_cache(norm_first, seed, beam_size):
+    torch.manual_seed(seed)
+    model = Transformer(TransformerConfig.tiny(norm_first=norm_first))
+    src = _padded_batch(seed)
+    kw = dict(max_len=16, bos_id=BOS, eos_id=EOS, beam_size=beam_size)
+    assert torch.equal(beam_search(model, src, use_cache=True, **kw), beam_search(model, src, use_cache=False, **kw))
+
+
+def test_cache_step_logits_equal_decode():
+    from transformer_lib.cache import IncrementalDecoder
+
+    torch.manual_seed(0)
+    for norm_first in (False, True):
+        model = Transformer(TransformerConfig.tiny(norm_first=norm_first)).eval()
+        src, tgt = _padded_batch(0), torch.randint(3, 32, (4, 7))
+        src_mask = model.make_src_mask(src)
+        memory = model.encode(src, src_mask)
+        state = IncrementalDecoder(model, memory, src_mask)
+        steps = torch.stack([state.step(tgt[:, t]) for t in range(7)], dim=1)  # (B, T, V)
+        full = model.decode(tgt, memory, src_mask, causal_mask(7))
+        torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
+
+
+def test_cache_reorder_follows_the_beams():
+    """Reordering the cache rows = decoding the reordered prefixes from scratch."""
+    from transformer_lib.cache import IncrementalDecoder
+
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig.tiny()).eval()
+    src, tgt = torch.randint(3, 32, (3, 5)), torch.randint(3, 32, (3, 4))
+    memory = model.encode(src)
+    state = IncrementalDecoder(model, memory)
+    for t in range(3):
+        state.step(tgt[:, t])
+    index = torch.tensor([2, 2, 0])
+    state.reorder(index)
+    last = state.step(tgt[index, 3])  # (3, V)
+    full = model.decode(tgt[index], memory[index], tgt_mask=causal_mask(4))[:, -1]
+    torch.testing.assert_close(last, full, atol=1e-5, rtol=1e-4)
+
+
+def test_cache_reorder_is_needed():
+    """Without the reorder the beams would continue another beam's cache: the test above is not vacuous."""
+    from transformer_lib.cache import IncrementalDecoder
+
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig.tiny()).eval()
+    src, tgt = torch.randint(3, 32, (3, 5)), torch.randint(3, 32, (3, 4))
+    memory = model.encode(src)
+    state = IncrementalDecoder(model, memory)
+    for t in range(3):
+        state.step(tgt[:, t])
+    index = torch.tensor([2, 2, 0])
+    wrong = state.step(tgt[index, 3])
+    full = model.decode(tgt[index], memory[index], tgt_mask=causal_mask(4))[:, -1]
+    assert not torch.allclose(wrong, full, atol=1e-3)
+
+
+@pytest.mark.parametrize("decode", [greedy_decode, beam_search], ids=["greedy", "beam"])
+def test_use_cache_must_be_bool(decode):
+    model = Transformer(TransformerConfig.tiny())
+    with pytest.raises(TypeError, match="use_cache"):
+        decode(model, torch.randint(3, 32, (1, 4)), max_len=4, bos_id=BOS, eos_id=EOS, use_cache=1)

@@ -1,8 +1,10 @@
 """Generating output sequences from a trained :class:`~transformer_lib.model.Transformer`.
 
 The model is auto-regressive (Sec. 3): it produces one token at a time, each conditioned on the
-tokens produced so far. The source is encoded once; the decoder is re-run over the growing prefix
-(simple and correct; a KV cache, notebook 12, avoids the recomputation).
+tokens produced so far. The source is encoded once. With ``use_cache=False`` the decoder is re-run
+over the whole growing prefix (simple and correct: what the course teaches first); with
+``use_cache=True`` (the default) a KV cache (:class:`~transformer_lib.cache.IncrementalDecoder`,
+notebook 12) feeds only the newest token and reuses the keys and values of the earlier ones.
 
 Two strategies share the same arguments, validation and output format: :func:`greedy_decode`
 keeps the single most probable token at each step; :func:`beam_search` keeps the ``beam_size``
@@ -19,6 +21,7 @@ from typing import Iterator
 import torch
 
 from ._validation import check_positive_int, check_token_ids, door
+from .cache import IncrementalDecoder, uses_library_decode
 from .masks import causal_mask
 from .model import Transformer
 
@@ -30,7 +33,8 @@ def _check_id(value: int, name: str, vocab_size: int) -> None:
         raise ValueError(f"{name} must be an int token id in [0, {vocab_size}); got {value!r}")
 
 
-def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int) -> None:
+def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int,
+                       use_cache: bool = True) -> None:
     """The checks every decoder shares (at the door: the model's encode/decode inside do not re-check)."""
     if not isinstance(model, Transformer):
         raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
@@ -41,10 +45,12 @@ def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_
         raise ValueError(f"max_len must be <= config.max_len = {c.max_len}; got {max_len}")
     _check_id(bos_id, "bos_id", c.tgt_vocab_size)
     _check_id(eos_id, "eos_id", c.tgt_vocab_size)
+    if not isinstance(use_cache, bool):
+        raise TypeError(f"use_cache must be True or False; got {type(use_cache).__name__} {use_cache!r}")
 
 
-def _check_beam_args(model, src, max_len, bos_id, eos_id, beam_size=4, length_penalty=0.6) -> None:
-    _check_decode_args(model, src, max_len, bos_id, eos_id)
+def _check_beam_args(model, src, max_len, bos_id, eos_id, beam_size=4, length_penalty=0.6, use_cache=True) -> None:
+    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
     check_positive_int(beam_size, "beam_size")
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real):
         raise TypeError(f"length_penalty must be a float >= 0; got {type(length_penalty).__name__} {length_penalty!r}")
@@ -72,9 +78,22 @@ def _next_token_logits(
     return logits[:, -1]  # (N, V)
 
 
+def _stepper(model: Transformer, memory: torch.Tensor, src_mask: torch.Tensor, use_cache: bool):
+    """``next_logits(ys) -> (N, V)``: with the KV cache (feeds ``ys[:, -1]`` only) or by recomputation.
+
+    The cache reproduces :meth:`Transformer.decode`; a subclass that overrides ``decode`` is run without it.
+    Returns ``(next_logits, cache)``, ``cache`` None without one."""
+    if use_cache and uses_library_decode(model):
+        cache = IncrementalDecoder(model, memory, src_mask)
+        return (lambda ys: cache.step(ys[:, -1])), cache  # (N, V)
+    return (lambda ys: _next_token_logits(model, ys, memory, src_mask)), None  # (N, V)
+
+
 @door(_check_decode_args)
 @torch.no_grad()
-def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int) -> torch.Tensor:
+def greedy_decode(
+    model: Transformer, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use_cache: bool = True
+) -> torch.Tensor:
     """Greedy decoding: at each step append the most probable next token.
 
     The model is run in eval mode (no dropout) and restored to its previous mode afterwards.
@@ -86,6 +105,8 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, bos_id: i
         src: source token ids (padded with ``config.pad_id``).
         max_len: maximum output length, BOS included (``<= config.max_len``).
         bos_id: id that starts every output. eos_id: id that ends a sequence.
+        use_cache: ``True`` = KV cache (one new position per step); ``False`` = re-run the decoder over
+            the whole prefix at each step. Both give the same tokens.
 
     Shape:
         - src: ``(B, S)`` long
@@ -108,8 +129,9 @@ def greedy_decode(model: Transformer, src: torch.Tensor, max_len: int, bos_id: i
         memory = model.encode(src, src_mask)  # (B, S, d_model)  encoded once
         ys = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
         done = torch.zeros(B, dtype=torch.bool, device=src.device)  # (B,)
+        next_logits, _ = _stepper(model, memory, src_mask, use_cache)
         for _ in range(max_len - 1):
-            next_id = _next_token_logits(model, ys, memory, src_mask).argmax(dim=-1)  # (B,)
+            next_id = next_logits(ys).argmax(dim=-1)  # (B,)
             next_id = next_id.masked_fill(done, c.pad_id)  # finished sequences get padding
             ys = torch.cat([ys, next_id[:, None]], dim=1)  # (B, t + 1)
             done = done | (next_id == eos_id)
@@ -133,6 +155,7 @@ def beam_search(
     eos_id: int,
     beam_size: int = 4,
     length_penalty: float = 0.6,
+    use_cache: bool = True,
 ) -> torch.Tensor:
     """Beam search: keep the ``beam_size`` most probable prefixes per source at each step.
 
@@ -150,7 +173,9 @@ def beam_search(
     the live prefixes of the sources not done compete too, unfinished, as in :func:`greedy_decode`.
     With ``beam_size=1`` the result is exactly :func:`greedy_decode`'s.
 
-    The source is encoded once and repeated for the beams. The model runs in eval mode (no dropout)
+    The source is encoded once and repeated for the beams. With ``use_cache=True`` the KV cache is
+    reordered with the beams at each step (a beam's cache follows its parent's). The model runs
+    in eval mode (no dropout)
     without gradients, and is restored to its previous mode afterwards.
 
     Args:
@@ -160,6 +185,7 @@ def beam_search(
         bos_id: id that starts every output. eos_id: id that ends a sequence.
         beam_size: number of prefixes kept per source (``>= 1``).
         length_penalty: ``alpha >= 0`` of the length penalty.
+        use_cache: ``True`` = KV cache; ``False`` = recompute the prefix at each step (same tokens).
 
     Shape:
         - src: ``(B, S)`` long
@@ -192,9 +218,11 @@ def beam_search(
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(B)]  # per source: (score, ids), best first
         done = [False] * B
         n_cand = min(2 * k, k * V)  # at most one EOS per beam: 2k candidates leave k non-EOS ones
+        next_logits, cache = _stepper(model, memory, src_mask, use_cache)
+        first_row = torch.arange(B, device=device)[:, None] * k  # (B, 1)  row of beam 0 of each source
 
         for t in range(1, max_len):  # the prefixes have t tokens; the candidates t + 1
-            log_probs = _next_token_logits(model, ys, memory, src_mask).log_softmax(dim=-1)  # (B*k, V)
+            log_probs = next_logits(ys).log_softmax(dim=-1)  # (B*k, V)
             cand = scores[:, :, None] + log_probs.view(B, k, V)  # (B, k, V)  log P(prefix + token | X)
             top_scores, top_idx = cand.view(B, k * V).topk(n_cand, dim=-1)  # (B, n_cand)  best first
             beam_idx, token = top_idx // V, top_idx % V  # (B, n_cand), (B, n_cand)
@@ -213,6 +241,8 @@ def beam_search(
             parent = beam_idx.gather(1, keep)  # (B, k)
             ys = ys_by_source.gather(1, parent[:, :, None].expand(B, k, t))  # (B, k, t)
             ys = torch.cat([ys, token.gather(1, keep)[:, :, None]], dim=2).view(B * k, t + 1)  # (B*k, t + 1)
+            if cache is not None:  # each kept beam continues its parent's cache
+                cache.reorder((first_row + parent).view(B * k))
 
             for b in range(B):
                 finished[b] = sorted(finished[b], key=lambda h: -h[0])[:k]
