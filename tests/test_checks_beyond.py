@@ -199,3 +199,21 @@ def test_rotary_identity_and_stub():
 
     with pytest.raises(ExerciseNotDone):
         checks.check_rotary_embedding(stub)
+
+
+def test_a_model_tied_the_other_way_round_passes(capsys):
+    """Tying makes PyTorch list the shared matrix under whichever layer was created first: the check copies
+    weights under every name, so the order in which a student creates the layers does not matter."""
+    from transformer_lib.gpt import DecoderOnlyLM
+
+    class TiedFromTheOutput(DecoderOnlyLM):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            shared = self.output_proj.weight
+            del self.tok_embed  # re-created after output_proj, sharing its matrix
+            self.tok_embed = nn.Embedding(*shared.shape)
+            self.tok_embed.weight = shared
+
+    assert [n for n, _ in TiedFromTheOutput(20, 16, 2, 1, 32, 10).named_parameters()][0] != "tok_embed.weight"
+    checks.check_decoder_only_lm(TiedFromTheOutput)
+    assert capsys.readouterr().out.strip().endswith("cases pass")

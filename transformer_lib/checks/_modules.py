@@ -55,7 +55,10 @@ class ModelPair:
 
 def _copy_by_name(student: nn.Module, reference: nn.Module) -> None:
     """Copy every reference parameter into the student's parameter of the same name and shape."""
-    ref, mine = dict(reference.named_parameters()), dict(student.named_parameters())
+    # Every name, shared matrices included (tied embeddings): which name PyTorch lists a shared matrix under
+    # depends on the order the student created the layers in, not on whether they are right.
+    ref = dict(reference.named_parameters(remove_duplicate=False))
+    mine = dict(student.named_parameters(remove_duplicate=False))
     missing, extra = [n for n in ref if n not in mine], [n for n in mine if n not in ref]
     if missing or extra:
         message = (f"the check copies the reference weights into your {type(student).__name__} by attribute name, "
