@@ -150,5 +150,47 @@ def _decoder_case(models: ModelPair, norm_first: bool, x: Tensor, memory: Tensor
 
 
 def check_layer_norm(cls: type) -> None:
-    """Check notebook 07's stretch ``LayerNorm(d_model, eps=1e-5)`` against ``nn.LayerNorm`` (being written)."""
-    raise NotImplementedError("check_layer_norm is being written")
+    """Check notebook 07's stretch ``LayerNorm(d_model, eps=1e-5)`` against ``nn.LayerNorm`` (weight and bias)."""
+    with seeded():
+        models = ModelPair(cls, torch.nn.LayerNorm, "LayerNorm", ["d_model"])
+        cases = [("B=2, T=5, d_model=8, inputs with a nonzero mean", (8, {}, 2 * torch.randn(2, 5, 8) + 1)),
+                 ("tiny inputs (std 0.001: eps matters)", (6, {}, 1e-3 * torch.randn(2, 3, 6))),
+                 ("d_model=4 (few features: the biased variance matters)", (4, {}, torch.randn(3, 4, 4))),
+                 ("eps=0.1 given", (6, {"eps": 0.1}, 0.5 * torch.randn(2, 3, 6))),
+                 ("2-D input (N, d_model)", (8, {}, torch.randn(4, 8) - 0.5))]
+        run_cases("LayerNorm", cases, lambda case: _layer_norm_case(models, *case))
+
+
+def _layer_norm_case(models: ModelPair, d_model: int, kwargs: dict, x: Tensor) -> None:
+    student, ref = models.get(d_model, **kwargs)
+    got = call(student, x, names=["x"])
+    w, b, eps = ref.weight, ref.bias, ref.eps
+
+    def norm(dims=(-1,), unbiased=False, eps_outside=False) -> Tensor:
+        centred = x - x.mean(dim=dims, keepdim=True)
+        var = x.var(dim=dims, keepdim=True, unbiased=unbiased)
+        return centred / (var.sqrt() + eps) if eps_outside else centred / (var + eps).sqrt()
+
+    axis = "normalise over the last axis (the d_model features of each position), dim=-1"
+    variants = [
+        ("unbiased variance: torch.std/torch.var divide by d_model - 1 by default (The Annotated Transformer's "
+         "LayerNorm does this, and adds eps outside the sqrt); LayerNorm divides by d_model: "
+         "x.var(-1, unbiased=False), then sqrt(var + eps)", lambda: w * norm(unbiased=True) + b),
+        ("eps added outside the sqrt: (x - mean) / sqrt(var + eps), not / (std + eps)",
+         lambda: w * norm(eps_outside=True) + b),
+        (f"normalised over the positions (dim=-2): {axis}", lambda: w * norm(dims=(-2,)) + b),
+        (f"normalised over every axis but the batch: {axis}", lambda: w * norm(dims=tuple(range(1, x.ndim))) + b),
+        (f"normalised over the whole tensor: {axis}", lambda: w * norm(dims=tuple(range(x.ndim))) + b),
+        ("weight and bias missing: multiply by self.weight, then add self.bias", lambda: norm()),
+        ("bias missing: add self.bias after multiplying by self.weight", lambda: w * norm()),
+        ("weight missing: multiply by self.weight before adding self.bias", lambda: norm() + b),
+        ("weight and bias swapped: y = weight * x_hat + bias", lambda: b * norm() + w),
+        ("eps ignored: use the eps argument (stored as self.eps)", lambda: w * _norm_eps(x, 1e-5) + b),
+    ]
+    compare(got, ref(x), variants=variants, inputs=f"x={describe(x)}, eps={eps}", **MODULE_TOL,
+            shape_hint=lambda shape: "LayerNorm keeps the shape of its input")
+
+
+def _norm_eps(x: Tensor, eps: float) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over the last axis, biased variance: LayerNorm without weight and bias."""
+    return (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=False) + eps).sqrt()
