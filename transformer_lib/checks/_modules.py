@@ -14,7 +14,7 @@ from torch import nn
 
 from ._core import Mistake, call
 
-__all__ = ["ModelPair"]
+__all__ = ["ModelPair", "copy_by_name"]
 
 
 class ModelPair:
@@ -45,7 +45,7 @@ class ModelPair:
                 name = getattr(self.cls, "__name__", "class")
                 raise Mistake(f"your {name} is not an nn.Module: subclass torch.nn.Module")
             student = student.cpu().eval()  # a module that moved itself to a GPU is checked on the CPU
-            _copy_by_name(student, reference)
+            copy_by_name(student, reference)
             if not self.built:
                 tops = ", ".join(dict.fromkeys(n.split(".")[0] for n, _ in reference.named_parameters()))
                 print(f"{self.exercise}: copied the reference weights into your module by name ({tops})")
@@ -53,7 +53,7 @@ class ModelPair:
         return self.built[key]
 
 
-def _copy_by_name(student: nn.Module, reference: nn.Module) -> None:
+def copy_by_name(student: nn.Module, reference: nn.Module) -> None:
     """Copy every reference parameter into the student's parameter of the same name and shape."""
     # Every name, shared matrices included (tied embeddings): which name PyTorch lists a shared matrix under
     # depends on the order the student created the layers in, not on whether they are right.

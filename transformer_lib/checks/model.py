@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from .. import masks, model
 from ._core import MODULE_TOL, Mistake, call, compare, describe, run_cases, seeded
+from ._modules import copy_by_name
 
 __all__ = ["check_transformer", "check_parameter_count"]
 
@@ -125,24 +126,6 @@ def _tie_mistake(student: nn.Module, config: model.TransformerConfig) -> str | N
     return None
 
 
-def _copy_weights(student: nn.Module, reference: nn.Module) -> None:
-    """Copy every reference parameter into the student's parameter of the same name (shared ones included)."""
-    ref = dict(reference.named_parameters(remove_duplicate=False))
-    mine = dict(student.named_parameters(remove_duplicate=False))
-    missing, extra = [n for n in ref if n not in mine], [n for n in mine if n not in ref]
-    if missing or extra:
-        short = lambda names: ", ".join(dict.fromkeys(n.rsplit(".", 1)[0] for n in names))  # noqa: E731
-        message = ("the check copies the reference weights into your Transformer by attribute name, so use the "
-                   f"exercise's names\n  expected: {short(missing)}")
-        raise Mistake(message + (f"\n  yours:    {short(extra)} (not in the exercise)" if extra else ""))
-    wrong = [n for n in ref if mine[n].shape != ref[n].shape]
-    if wrong:
-        sizes = "; ".join(f"{n}: expected {tuple(ref[n].shape)}, yours {tuple(mine[n].shape)}" for n in wrong)
-        raise Mistake(f"some of your layers have the wrong size ({sizes}): build them from the config's sizes")
-    for n, p in ref.items():
-        mine[n].copy_(p)
-
-
 class _Models:
     """Student and reference Transformers per config, built once, with the reference weights copied in."""
 
@@ -166,7 +149,7 @@ class _Models:
             tie = _tie_mistake(student, config)
             if tie:
                 raise Mistake(tie)
-            _copy_weights(student, reference)
+            copy_by_name(student, reference)
             if not self.built:
                 print("Transformer: copied the reference weights into your model by name")
             self.built[config] = student, reference
