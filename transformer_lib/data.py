@@ -27,12 +27,13 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["DERIVED_DIR", "SPLITS", "read_pairs_tsv", "write_pairs_tsv", "sha256_file", "verify_sha256",
+__all__ = ["DATA_DIR", "DERIVED_DIR", "SPLITS", "read_pairs_tsv", "write_pairs_tsv", "sha256_file", "verify_sha256",
            "download", "split_pairs", "write_splits", "load_splits"]
 
 Pair = tuple[str, str]
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the course's data/, wherever the notebook runs
 # Built on the student's machine at set-up time, never committed (the catalogs keep their own licences).
-DERIVED_DIR = Path(__file__).resolve().parent.parent / "data" / "derived"
+DERIVED_DIR = DATA_DIR / "derived"
 SPLITS = ("train", "valid", "test")
 MANIFEST = "manifest.json"
 

@@ -14,19 +14,16 @@ GPTs (:func:`apply_rotary`, RoPE, Su et al. 2021).
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from ._validation import check_positive_int, check_tensor, check_token_ids, door
+from .data import DATA_DIR, verify_sha256
 from .layers import LAYER_NORM_EPS, EncoderLayer
 from .masks import causal_mask
 
 __all__ = ["DecoderOnlyLM", "CharVocab", "load_sentences", "sample", "apply_rotary", "DATA_DIR"]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _SENTENCES = ("simple_sentences.txt", "ef74b0e8f1464f960ef2b1aaa517d47cabd0a0a641a7f9970fe00dda1fc3f4c9")
 
 
@@ -45,11 +42,8 @@ def load_sentences() -> str:
     path = DATA_DIR / name
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `python data/make_sentences.py` in the course folder")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise ValueError(f"{path} has changed (SHA-256 differs from data/README.md): regenerate it with "
-                         "`python data/make_sentences.py`")
-    return data.decode("utf-8")
+    verify_sha256(path, sha)  # a changed file: ValueError naming it, with the expected and the actual hash
+    return path.read_text(encoding="utf-8")
 
 
 class CharVocab:
