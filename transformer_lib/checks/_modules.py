@@ -6,7 +6,7 @@ sizes the exercise uses, instead of being compared with weights it never receive
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -14,7 +14,7 @@ from torch import nn
 
 from ._core import Mistake, call
 
-__all__ = ["ModelPair", "copy_by_name"]
+__all__ = ["ModelPair"]
 
 
 class ModelPair:
@@ -25,8 +25,11 @@ class ModelPair:
     with weights it never received. The first copy prints one line saying so.
     """
 
-    def __init__(self, cls: type, reference_cls: type, exercise: str, arg_names: Sequence[str] = ()) -> None:
+    def __init__(self, cls: type, reference_cls: type, exercise: str, arg_names: Sequence[str] = (),
+                 inspect: Callable[..., str | None] | None = None) -> None:
+        """``inspect(student, *args, **kwargs)``, if given, may return a diagnosis before any weight is copied."""
         self.cls, self.reference_cls, self.exercise, self.arg_names = cls, reference_cls, exercise, arg_names
+        self.inspect = inspect
         self.built: dict[tuple, tuple[nn.Module, nn.Module]] = {}
 
     def get(self, *args: Any, **kwargs: Any) -> tuple[nn.Module, nn.Module]:
@@ -45,7 +48,10 @@ class ModelPair:
                 name = getattr(self.cls, "__name__", "class")
                 raise Mistake(f"your {name} is not an nn.Module: subclass torch.nn.Module")
             student = student.cpu().eval()  # a module that moved itself to a GPU is checked on the CPU
-            copy_by_name(student, reference)
+            mistake = self.inspect(student, *args, **kwargs) if self.inspect else None
+            if mistake:
+                raise Mistake(mistake)
+            _copy_by_name(student, reference)
             if not self.built:
                 tops = ", ".join(dict.fromkeys(n.split(".")[0] for n, _ in reference.named_parameters()))
                 print(f"{self.exercise}: copied the reference weights into your module by name ({tops})")
@@ -53,7 +59,7 @@ class ModelPair:
         return self.built[key]
 
 
-def copy_by_name(student: nn.Module, reference: nn.Module) -> None:
+def _copy_by_name(student: nn.Module, reference: nn.Module) -> None:
     """Copy every reference parameter into the student's parameter of the same name and shape."""
     # Every name, shared matrices included (tied embeddings): which name PyTorch lists a shared matrix under
     # depends on the order the student created the layers in, not on whether they are right.

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .. import masks, model
 from ._core import MODULE_TOL, Mistake, call, compare, describe, run_cases, seeded
-from ._modules import copy_by_name
+from ._modules import ModelPair
 
 __all__ = ["check_transformer", "check_parameter_count"]
 
@@ -126,36 +126,6 @@ def _tie_mistake(student: nn.Module, config: model.TransformerConfig) -> str | N
     return None
 
 
-class _Models:
-    """Student and reference Transformers per config, built once, with the reference weights copied in."""
-
-    def __init__(self, cls: type) -> None:
-        self.cls, self.built = cls, {}
-
-    def get(self, config: model.TransformerConfig) -> tuple[nn.Module, model.Transformer]:
-        if isinstance(self.cls, nn.Module):
-            raise Mistake(f"pass the class itself, not an instance: {type(self.cls).__name__}, not "
-                          f"{type(self.cls).__name__}(config); the check builds its own models")
-        if config not in self.built:
-            reference = model.Transformer(config).eval()
-            for module in reference.modules():  # non-trivial norms, so that a forgotten norm is visible
-                if isinstance(module, nn.LayerNorm):
-                    module.weight.copy_(1 + 0.3 * torch.randn_like(module.weight))
-                    module.bias.copy_(0.3 * torch.randn_like(module.bias))
-            student = call(self.cls, config, names=["config"])
-            if not isinstance(student, nn.Module):
-                raise Mistake(f"your {getattr(self.cls, '__name__', 'class')} is not an nn.Module: subclass nn.Module")
-            student = student.cpu().eval()
-            tie = _tie_mistake(student, config)
-            if tie:
-                raise Mistake(tie)
-            copy_by_name(student, reference)
-            if not self.built:
-                print("Transformer: copied the reference weights into your model by name")
-            self.built[config] = student, reference
-        return self.built[config]
-
-
 def _ids(lengths: list[int], vocab: int, width: int) -> Tensor:
     """Token ids ``(B, width)``: random content ids (3 .. vocab-1) up to each length, then padding (0)."""
     ids = torch.randint(3, vocab, (len(lengths), width))  # (B, width)
@@ -166,7 +136,7 @@ def check_transformer(cls: type) -> None:
     """Check notebook 08's ``Transformer(config)``: its logits against the library's, weights copied by name."""
     tiny = model.TransformerConfig.tiny
     with seeded():
-        models = _Models(cls)
+        models = ModelPair(cls, model.Transformer, "Transformer", ["config"], inspect=_tie_mistake)
         cases = [
             ("tied embeddings, post-norm, no padding (B=2, S=7, T=5)",
              (tiny(), _ids([7, 7], 32, 7), _ids([5, 5], 32, 5))),
@@ -182,7 +152,7 @@ def check_transformer(cls: type) -> None:
         run_cases("Transformer", cases, lambda case: _transformer_case(models, *case))
 
 
-def _transformer_case(models: _Models, config: model.TransformerConfig, src: Tensor, tgt: Tensor) -> None:
+def _transformer_case(models: ModelPair, config: model.TransformerConfig, src: Tensor, tgt: Tensor) -> None:
     student, ref = models.get(config)
     got = call(student, src, tgt, names=["src", "tgt"])
     real = (tgt != config.pad_id)[..., None]  # (B, T, 1) the positions whose logits are used
