@@ -24,22 +24,15 @@ Example:
 """
 
 from ._feedback import CheckFailed, ExerciseNotDone
-from .attention import (
-                        check_dot_product_attention,
-                        check_safe_attention,
-                        check_scaled_dot_product_attention,
-                        check_self_attention,
-)
+from .attention import (check_dot_product_attention, check_safe_attention, check_scaled_dot_product_attention,
+                        check_self_attention)
 from .beyond import check_decoder_only_lm, check_rotary_embedding
 from .layers import check_decoder_layer, check_encoder_layer, check_feed_forward, check_layer_norm
 from .masks import check_causal_mask, check_decoder_mask, check_padding_mask, check_to_torch_attn_mask
 from .model import check_parameter_count, check_transformer
 from .multihead import check_merge_heads, check_multi_head_attention, check_split_heads, check_to_torch_multihead
-from .positional import (
-                        check_learned_positional_encoding,
-                        check_position_shift_matrix,
-                        check_sinusoidal_positional_encoding,
-)
+from .positional import (check_learned_positional_encoding, check_position_shift_matrix,
+                         check_sinusoidal_positional_encoding)
 from .rnn import check_additive_attention, check_rnn_forward
 from .softmax import check_softmax
 
