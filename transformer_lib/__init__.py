@@ -1,9 +1,11 @@
 """transformer_lib: a readable reference implementation of "Attention Is All You Need" (Vaswani et al., 2017).
 
 Modules, in the order the course teaches them: ``tasks`` (synthetic data), ``rnn``, ``attention``, ``masks``,
-``positional``, ``multihead``, ``layers``, ``model``, ``cache``, ``decoding``, ``data``, ``catalogs``, ``gpt``;
-plus ``device``, ``utils`` (the notebook helpers), ``viz`` (the example sentence, heat maps) and the ``checks``
-package. No module imports a later one.
+``positional``, ``multihead``, ``layers``, ``model``, ``cache``, ``decoding``; the translation data: ``data``,
+``catalogs`` (real pairs), ``lexicon``, ``grammar``, ``conjugation``, ``corpus`` (the generated corpus); ``bpe``,
+``tokenizer``; training: ``objective``, ``batching``, ``translator``, ``train``, and the command lines ``evaluate``
+and ``translate``; then ``gpt``; plus ``device``, ``utils`` (the notebook helpers), ``viz`` (the example
+sentence, heat maps) and the ``checks`` package. No module imports a later one.
 
 Shape legend (batch first everywhere):
 

@@ -12,8 +12,8 @@ gradients), with a fixed seed, and leave the global random state as they found i
 instantiates the class itself and copies the reference weights in by the exercise's attribute names.
 
 One module per exercise family, each with its checks next to its catalogue of typical mistakes:
-``rnn``, ``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``, ``model``, ``beyond``;
-the shared machinery
+``rnn``, ``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``, ``model``,
+``tokenization``, ``training``, ``beyond``; the shared machinery
 is in ``_core`` (running and comparing) and ``_feedback`` (what the student sees).
 
 Example:
@@ -35,6 +35,8 @@ from .positional import (check_learned_positional_encoding, check_position_shift
                          check_sinusoidal_positional_encoding)
 from .rnn import check_additive_attention, check_rnn_forward
 from .softmax import check_softmax
+from .tokenization import check_count_pairs, check_learn_bpe, check_merge_pair
+from .training import check_label_smoothed_cross_entropy, check_noam_lr
 
 __all__ = [
     "check_rnn_forward", "check_additive_attention", "check_softmax", "check_dot_product_attention",
@@ -43,5 +45,7 @@ __all__ = [
     "check_learned_positional_encoding", "check_decoder_mask", "check_to_torch_attn_mask", "check_split_heads",
     "check_merge_heads", "check_multi_head_attention", "check_to_torch_multihead", "check_feed_forward",
     "check_encoder_layer", "check_decoder_layer", "check_layer_norm", "check_transformer", "check_parameter_count",
-    "check_decoder_only_lm", "check_rotary_embedding", "CheckFailed", "ExerciseNotDone",
+    "check_decoder_only_lm", "check_rotary_embedding", "check_label_smoothed_cross_entropy", "check_noam_lr",
+    "check_count_pairs", "check_merge_pair", "check_learn_bpe",
+    "CheckFailed", "ExerciseNotDone",
 ]

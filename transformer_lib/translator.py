@@ -1,0 +1,131 @@
+"""A trained translator: checkpoints, translating text, scoring with BLEU, and the checkpoint the course ships.
+
+A checkpoint is one ``torch.save`` dict (read with ``weights_only=True``: no code runs on load) holding
+the model's config and weights, the tokenizer's JSON, the training history and, for a run that can
+resume, the optimiser and schedule (:func:`transformer_lib.train.save_checkpoint`). :func:`export_translator`
+writes the small file that ships: fp16 weights, no optimiser state, plus how it was made and its scores.
+
+:data:`SHIPPED` is the checkpoint in ``data/`` (trained with ``python -m transformer_lib.train``, see
+``data/README.md``); :func:`load_translator` checks its SHA-256 before loading it.
+
+Example:
+    >>> from transformer_lib.tokenizer import BPETokenizer
+    >>> from transformer_lib.model import TransformerConfig
+    >>> tok = BPETokenizer.train(["I see the car.", "Je vois la voiture."], vocab_size=50, min_frequency=1)
+    >>> model = Transformer(TransformerConfig.tiny(src_vocab_size=tok.vocab_size, tgt_vocab_size=tok.vocab_size))
+    >>> len(translate(model, tok, ["I see the car."], max_len=8))
+    1
+    >>> round(corpus_bleu(["Je vois la voiture ."], ["Je vois la voiture ."]).score)
+    100
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import sacrebleu
+import tokenizers
+import torch
+
+from .data import DATA_DIR, sha256_file, verify_sha256
+from .decoding import beam_search, greedy_decode
+from .model import Transformer, TransformerConfig
+from .tokenizer import BPETokenizer
+
+__all__ = ["FORMAT", "SHIPPED", "SHIPPED_SHA256", "corpus_bleu", "export_translator", "load_checkpoint",
+           "load_translator", "model_from_checkpoint", "translate"]
+
+FORMAT = "transformer_lib/checkpoint-1"
+SHIPPED = DATA_DIR / "translator_en_fr.pt"
+SHIPPED_SHA256 = None  # set when the shipped checkpoint is committed (data/README.md)
+
+
+@torch.no_grad()
+def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[str], *, beam_size: int = 1,
+              length_penalty: float = 0.6, batch_size: int = 64, max_len: int | None = None) -> list[str]:
+    """Translate ``sentences``: greedy decoding, or beam search with ``beam_size > 1``; ids decoded to text.
+
+    A sentence longer than ``max_len`` tokens (default: the model's ``max_len``) is cut, with its EOS kept.
+    The output of each sentence is at most ``2 * source length + 10`` tokens.
+    """
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a list of str; for one sentence write [sentence]")
+    device = next(model.parameters()).device
+    limit = min(max_len or model.config.max_len, model.config.max_len)
+    out: list[str] = []
+    for start in range(0, len(sentences), batch_size):
+        src, _ = tokenizer.encode_batch(list(sentences[start:start + batch_size]), max_len=limit)
+        src = src.to(device)  # (B, S)
+        steps = min(limit, 2 * src.shape[1] + 10)
+        if beam_size > 1:
+            ids = beam_search(model, src, steps, tokenizer.bos_id, tokenizer.eos_id, beam_size=beam_size,
+                              length_penalty=length_penalty)
+        else:
+            ids = greedy_decode(model, src, steps, tokenizer.bos_id, tokenizer.eos_id)  # (B, L)
+        out += [tokenizer.decode(row) for row in ids.cpu()]
+    return out
+
+
+def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> sacrebleu.metrics.BLEUScore:
+    """sacreBLEU's corpus BLEU (13a tokenisation, one reference each); ``.score`` is 0-100."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"hypotheses and references must have the same length; got {len(hypotheses)} "
+                         f"and {len(references)}")
+    return sacrebleu.corpus_bleu(list(hypotheses), [list(references)])
+
+
+def load_checkpoint(path: str | Path, sha256: str | None = None) -> dict:
+    """Read a checkpoint (training or shipped); with ``sha256``, check the file first.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: a corrupted file, a checksum that differs, or not a transformer_lib checkpoint.
+    """
+    path = Path(path)
+    if sha256 is not None:
+        verify_sha256(path, sha256)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist (train one: python -m transformer_lib.train)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated zip, a text file...
+        raise ValueError(f"{path} is not a readable checkpoint (corrupted or truncated?): {err}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a transformer_lib checkpoint (expected format {FORMAT!r})")
+    return state
+
+
+def model_from_checkpoint(state: dict, device: str | torch.device = "cpu") -> tuple[Transformer, BPETokenizer]:
+    """The model (float32, eval mode) and tokenizer stored in a checkpoint dict."""
+    model = Transformer(TransformerConfig(**state["config"]))
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    tokenizer = BPETokenizer(tokenizers.Tokenizer.from_str(state["tokenizer"]))
+    return model.to(device).eval(), tokenizer
+
+
+def export_translator(model: Transformer, tokenizer: BPETokenizer, path: str | Path, **info) -> str:
+    """Write the shippable checkpoint: fp16 weights, config, tokenizer and ``info`` (history, metrics, command...).
+
+    Returns the file's SHA-256.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {"format": FORMAT, "config": asdict(model.config), "model": weights,
+             "tokenizer": tokenizer.tokenizer.to_str(), **info}
+    torch.save(state, path)
+    return sha256_file(path)
+
+
+def load_translator(path: str | Path | None = None, *, sha256: str | None = None, device="cpu"):
+    """The shipped translator (or the checkpoint at ``path``): ``(model, tokenizer, state)``.
+
+    Without ``path`` the shipped file :data:`SHIPPED` is loaded after its SHA-256 is checked.
+    """
+    if path is None:
+        path, sha256 = SHIPPED, sha256 or SHIPPED_SHA256
+    state = load_checkpoint(path, sha256)
+    model, tokenizer = model_from_checkpoint(state, device)
+    return model, tokenizer, state
