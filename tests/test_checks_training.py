@@ -221,3 +221,45 @@ def test_noam_not_done_is_one_line():
 
     with pytest.raises(checks.ExerciseNotDone, match="write `noam_lr` in place of"):
         checks.check_noam_lr(noam_lr)
+
+
+# -- the stretch: smoothing_floor -----------------------------------------------------------------------
+
+def floor_reference(V, eps):
+    true, other = 1 - eps + eps / V, eps / V
+    return -true * math.log(true) - ((V - 1) * other * math.log(other) if other > 0 else 0.0)
+
+
+def test_smoothing_floor_passes_a_correct_version_and_matches_gradient_descent(capsys):
+    passes(checks.check_smoothing_floor, floor_reference, capsys)
+    z = torch.zeros(1, 50, requires_grad=True)  # the floor is the lowest loss gradient descent reaches
+    opt = torch.optim.Adam([z], lr=0.5)
+    for _ in range(400):
+        loss = label_smoothed_cross_entropy(z, torch.tensor([3]), smoothing=0.1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() == pytest.approx(floor_reference(50, 0.1), abs=1e-4)
+
+
+def _xlogx(p):
+    return p * math.log(p) if p > 0 else 0.0
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda V, e: -_xlogx(1 - e) - (V - 1) * _xlogx(e / (V - 1)), "over the V - 1 wrong tokens"),
+    (lambda V, e: floor_reference(V, e) / math.log(2), "in bits"),
+    (lambda V, e: -floor_reference(V, e), "sign is flipped"),
+    (lambda V, e: -_xlogx(1 - e) - (V - 1) * _xlogx(e / V), "misses its own share"),
+])
+def test_smoothing_floor_diagnoses(wrong, message):
+    with raises(message):
+        checks.check_smoothing_floor(wrong)
+
+
+def test_smoothing_floor_explains_log_zero():
+    def naive(V, e):
+        true, other = 1 - e + e / V, e / V
+        return -true * math.log(true) - (V - 1) * other * math.log(other)  # log(0) when e == 0
+    with raises("0 \\* log 0 counts as 0"):
+        checks.check_smoothing_floor(naive)

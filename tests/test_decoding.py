@@ -144,13 +144,13 @@ def _score(model, src, hyps, alpha):
         src_mask = model.eval().make_src_mask(src)  # (B, 1, 1, S)
         memory = model.encode(src, src_mask)  # (B, S, d_model)
         T = hyps.shape[1] - 1
-        # The decoders mask causally only (a generated pad id is an ordinary token): so do we.
+        # The decoders mask causally only (the pad ids after EOS are not scored).
         logits = model.decode(hyps[:, :-1], memory, src_mask, causal_mask(T))  # (B, T, V)
         token_lp = logits.log_softmax(-1).gather(2, hyps[:, 1:, None])[..., 0]  # (B, T)
         is_eos = hyps[:, 1:] == EOS  # (B, T)
         length = torch.where(is_eos.any(1), is_eos.int().argmax(1) + 1, T)  # (B,)  up to the first EOS
         in_hyp = torch.arange(T)[None] < length[:, None]  # (B, T)
-        return (token_lp * in_hyp).sum(1) / ((5 + length) / 6) ** alpha  # (B,)
+        return torch.where(in_hyp, token_lp, 0.0).sum(1) / ((5 + length) / 6) ** alpha  # (B,)  (PAD: -inf)
 
 
 def _pad_to(ids, length):
@@ -203,9 +203,9 @@ def test_beam_scores_at_least_as_well_as_greedy(length_penalty, copy_task):
 
 @pytest.mark.parametrize("length_penalty", [0.0, 0.6])
 def test_a_wide_enough_beam_finds_the_exact_best_sequence(length_penalty):
-    """Vocab 5, max_len 4: 85 possible outputs; a beam of 5^3 = 125 keeps every prefix, so it is exact."""
-    V, max_len = 5, 4
-    content = [t for t in range(V) if t != EOS]  # PAD and BOS are ordinary tokens to the model
+    """Vocab 6, max_len 4: 40 possible outputs; a beam of 6^3 = 216 keeps every prefix, so it is exact."""
+    V, max_len = 6, 4
+    content = [t for t in range(V) if t not in (EOS, PAD, BOS)]  # PAD and BOS are never generated
     outputs = [[BOS, *ids, EOS] for n in range(max_len - 1) for ids in itertools.product(content, repeat=n)]
     outputs += [[BOS, *ids] for ids in itertools.product(content, repeat=max_len - 1)]  # no EOS: cut at max_len
     every = torch.tensor([ids + [PAD] * (max_len - len(ids)) for ids in outputs])  # (85, max_len)
@@ -380,3 +380,82 @@ def test_use_cache_must_be_bool(decode):
     model = Transformer(TransformerConfig.tiny())
     with pytest.raises(TypeError, match="use_cache"):
         decode(model, torch.randint(3, 32, (1, 4)), max_len=4, bos_id=BOS, eos_id=EOS, use_cache=1)
+
+
+# ------------------------------------------------------------------ PAD and BOS are never generated (issue 11)
+def _boosted(seed, boost=50.0, **config):
+    """A random model whose PAD and BOS logits are the largest by far: a hook adds ``boost`` to them."""
+    torch.manual_seed(seed)
+    model = Transformer(TransformerConfig.tiny(**config))
+    add = torch.zeros(32)
+    add[[model.config.pad_id, BOS]] = boost
+    model.output_proj.register_forward_hook(lambda module, args, out: out + add)  # runs with and without the cache
+    return model
+
+
+def _valid_rows(out, pad=PAD):
+    """Every row: BOS, then neither PAD nor BOS up to its EOS, then only PAD."""
+    for row in out.tolist():
+        end = row.index(EOS) if EOS in row else len(row)
+        assert row[0] == BOS and not {pad, BOS} & set(row[1:end]) and set(row[end + 1:]) <= {pad}, row
+
+
+@DECODERS
+def test_pad_and_bos_are_never_generated_even_when_most_probable(decode):
+    model, src = _boosted(0), _padded_batch(0)
+    with torch.no_grad():  # the control: at every step of a sequence PAD or BOS has the largest logit
+        logits = model(src, torch.randint(3, 32, (4, 7)))  # (B, T, V)
+    assert set(logits.argmax(-1).flatten().tolist()) <= {PAD, BOS}
+    kw = {"max_len": 16, "bos_id": BOS, "eos_id": EOS}
+    out = decode(model, src, use_cache=True, **kw)
+    _valid_rows(out)
+    assert torch.equal(out, decode(model, src, use_cache=False, **kw))
+
+
+def test_greedy_masking_changes_only_the_masked_ids():
+    """Masking sets two logits to -inf and leaves the others alone: greedy's choice among them is unchanged."""
+    torch.manual_seed(0)
+    plain = Transformer(TransformerConfig.tiny())
+    boosted = _boosted(0)
+    src = _padded_batch(1)
+    out = greedy_decode(boosted, src, max_len=16, bos_id=BOS, eos_id=EOS)
+    assert torch.equal(out, greedy_decode(plain, src, max_len=16, bos_id=BOS, eos_id=EOS))
+    assert out.shape[1] > 8  # long enough for a PAD or BOS to have been the argmax many times
+
+
+@DECODERS
+def test_pad_equal_to_bos_and_eos_never_masked(decode):
+    model = _boosted(1, pad_id=BOS)  # one id is both PAD and BOS: it is masked
+    _valid_rows(decode(model, _padded_batch(1).clamp(min=3), max_len=10, bos_id=BOS, eos_id=EOS), pad=BOS)
+    model = _boosted(1, pad_id=EOS)  # EOS shares its id with PAD: it stays allowed, so a sequence can end
+    out = decode(model, torch.randint(3, 32, (2, 5)), max_len=10, bos_id=BOS, eos_id=EOS)
+    assert out.tolist() == [[BOS, EOS]] * 2
+
+
+@DECODERS
+def test_a_source_longer_than_max_len_is_a_clear_error(decode):
+    model = Transformer(TransformerConfig.tiny())  # config.max_len = 64
+    message = (r"src is longer than config.max_len = 64: got shape \(2, 65\), 65 tokens per row\. Truncate the "
+               r"sources first, e.g\. tokenizer\.encode_batch\(texts, max_len=64\)")
+    with pytest.raises(ValueError, match=message):
+        decode(model, torch.randint(3, 32, (2, 65)), max_len=8, bos_id=BOS, eos_id=EOS)
+    assert decode(model, torch.randint(3, 32, (2, 64)), max_len=8, bos_id=BOS, eos_id=EOS).shape[0] == 2
+
+
+def test_translate_warns_when_it_truncates():
+    import warnings
+
+    from transformer_lib.tokenizer import BPETokenizer
+    from transformer_lib.translator import translate
+
+    tok = BPETokenizer.train(["I see the car.", "Je vois la voiture."], vocab_size=50, min_frequency=1)
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig.tiny(src_vocab_size=tok.vocab_size, tgt_vocab_size=tok.vocab_size,
+                                               max_len=12))
+    long = "I see the car. " * 5
+    assert tok.encode_batch([long])[0].shape[1] > 12
+    with pytest.warns(UserWarning, match=r"1 sentence\(s\) longer than max_len = 12 tokens were truncated to 12"):
+        assert len(translate(model, tok, ["I see the car.", long])) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a short sentence: no warning
+        translate(model, tok, ["I see the car."], beam_size=2)

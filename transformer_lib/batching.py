@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ._validation import check_positive_int
+
 __all__ = ["collate", "length_batches"]
 
 
@@ -31,6 +33,7 @@ def length_batches(lengths: Sequence[int], max_tokens: int, *, seed: int, epoch:
     yet the epoch stays random), cut into batches, and the batches shuffled; the same ``(seed, epoch)``
     gives the same batches.
     """
+    check_positive_int(max_tokens, "max_tokens")
     rng = random.Random(seed * 100_003 + epoch)
     order = list(range(len(lengths)))
     rng.shuffle(order)

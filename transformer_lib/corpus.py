@@ -23,18 +23,19 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 from pathlib import Path
 
 from . import conjugation as cj
 from . import grammar as gr
 from . import lexicon as lx
-from .data import DERIVED_DIR, split_pairs, write_splits
+from .data import DERIVED_DIR, split_pairs, vocabulary, write_splits
 
 __all__ = ["GENERATED_DIR", "build_generated_corpus", "generate_pairs", "vocabulary"]
 
 GENERATED_DIR = DERIVED_DIR / "generated"
-Words = list[str]
 
 
 class _Generator:
@@ -58,8 +59,7 @@ class _Generator:
 
     def np(self, noun: gr.Noun, *, negative=False, allow_num=True, plural=None, genitive=True):
         """A noun phrase; returns (en, fr, gender, plural)."""
-        rng = self.rng
-        mass = noun.kind == "M"
+        rng, mass = self.rng, noun.kind == "M"
         plural = (not mass and rng.random() < 0.35) if plural is None else plural
         dets = ["def"] * 4 + ["dem", "my", "your", "his", "her", "our", "their"]
         dets += ["part"] * 4 if mass else ["indef"] * 3 + (["num"] * 2 if plural and allow_num and not negative else [])
@@ -83,7 +83,7 @@ class _Generator:
         en, fr, gender, plural = self.np(self.noun("PA"), allow_num=False, genitive=False)
         return cj.Subject(en, fr, 5 if plural else 2, gender)
 
-    def when(self, tense: str) -> tuple[Words, Words]:
+    def when(self, tense: str) -> tuple[list[str], list[str]]:
         rng, roll = self.rng, self.rng.random()
         if roll < 0.5:
             return [], []
@@ -94,12 +94,12 @@ class _Generator:
             day, month = rng.randint(1, 28), rng.randint(1, 12)
             return ["on", gr.date_en(day, month)], ["le", gr.date_fr(day, month)]
         if roll < 0.85:
-            en, fr = rng.choice(lx.WEEKDAYS)
-            return ["on", en], [fr]
+            day_en, day_fr = rng.choice(lx.WEEKDAYS)
+            return ["on", day_en], [day_fr]
         en, fr = rng.choice(lx.WHEN.get(tense, lx.WHEN["present"]))
         return en.split(), fr.split()
 
-    def where(self) -> tuple[Words, Words]:
+    def where(self) -> tuple[list[str], list[str]]:
         rng, roll = self.rng, self.rng.random()
         if roll < 0.55:
             return [], []
@@ -161,8 +161,7 @@ class _Generator:
         tense, neg = self.rng.choice(["present"] * 3 + ["imperfect", "future"]), self.rng.random() < 0.3
         en, fr = cj.be(subj, tense, neg)
         t_en, t_fr = self.when("past" if tense == "imperfect" else tense)
-        return (subj.en + en + [adj.en] + t_en,
-                subj.fr + fr + [adj.fr(subj.gender, subj.plural)] + t_fr)
+        return subj.en + en + [adj.en] + t_en, subj.fr + fr + [adj.fr(subj.gender, subj.plural)] + t_fr
 
     def motion(self):
         verb = self.rng.choice(self.lex.motion)
@@ -170,8 +169,7 @@ class _Generator:
         en, fr = cj.verb_group(verb, subj, tense, neg)
         p_en, p_fr, _, _ = self.np(self.noun("L"), allow_num=False, genitive=False)
         if verb.arg in ("to", "from", "at") and self.rng.random() < 0.15:
-            city_en, city_fr = self.rng.choice(self.lex.cities)
-            p_en, p_fr = [city_en], [city_fr]
+            p_en, p_fr = ([word] for word in self.rng.choice(self.lex.cities))
         prep_en, prep_fr = cj.MOTION_PREPS[verb.arg]
         t_en, t_fr = self.when(tense)
         return subj.en + en + prep_en + p_en + t_en, subj.fr + fr + prep_fr + p_fr + t_fr
@@ -270,25 +268,29 @@ def generate_pairs(n: int, *, seed: int = 0) -> list[tuple[str, str]]:
     return pairs
 
 
-def vocabulary(pairs) -> tuple[set[str], set[str]]:
-    """The English and French word types (lower-cased, punctuation split off) of ``pairs``."""
-    def words(text):
-        return text.lower().replace("'", "' ").replace(",", " ").replace(".", " ").replace("?", " ").split()
-    return {w for en, _ in pairs for w in words(en)}, {w for _, fr in pairs for w in words(fr)}
-
-
 def build_generated_corpus(out: str | Path = GENERATED_DIR, *, pairs: int = 200_000, seed: int = 0,
                            valid: float = 0.005, test: float = 0.005) -> Path:
-    """Generate ``pairs`` pairs and write ``train/valid/test.tsv`` and ``manifest.json`` to ``out``."""
+    """Generate ``pairs`` pairs and write ``train/valid/test.tsv`` and ``manifest.json`` to ``out``.
+
+    A new folder appears whole (written beside it, then renamed), so processes that build it at the same
+    time (notebooks run in parallel) never read a half-written file.
+    """
+    out = Path(out)
     splits = split_pairs(generate_pairs(pairs, seed=seed), valid=valid, test=test, seed=seed)
-    return write_splits(splits, out)
+    if out.exists():
+        return write_splits(splits, out)
+    partial = write_splits(splits, out.with_name(f"{out.name}.{os.getpid()}.partial")).parent
+    try:
+        partial.rename(out)
+    except OSError:  # another process finished first: keep its folder (the same pairs)
+        shutil.rmtree(partial)
+    return out / "manifest.json"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m transformer_lib.corpus", description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=200_000, help="number of pairs (default 200000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=GENERATED_DIR, help=f"output folder (default {GENERATED_DIR})")
+    parser.add_argument("--seed", type=int, default=0), parser.add_argument("--out", type=Path, default=GENERATED_DIR)
     args = parser.parse_args(argv)
     manifest = build_generated_corpus(args.out, pairs=args.pairs, seed=args.seed)
     print(f"wrote {args.pairs} pairs to {manifest.parent} ({manifest.name} has their sizes and SHA-256)")

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = ["DATA_DIR", "DERIVED_DIR", "SPLITS", "read_pairs_tsv", "write_pairs_tsv", "sha256_file", "verify_sha256",
-           "download", "split_pairs", "write_splits", "load_splits"]
+           "download", "split_pairs", "vocabulary", "write_splits", "load_splits"]
 
 Pair = tuple[str, str]
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the course's data/, wherever the notebook runs
@@ -281,3 +281,10 @@ def load_splits(directory: str | Path = DERIVED_DIR) -> dict[str, list[Pair]]:
         if len(splits[name]) != entry["pairs"]:
             raise ValueError(f"{path} has {len(splits[name])} pairs; {manifest_path} expected {entry['pairs']}")
     return splits
+
+
+def vocabulary(pairs) -> tuple[set[str], set[str]]:
+    """The English and French word types (lower-cased, punctuation split off) of ``pairs``."""
+    def words(text):
+        return text.lower().replace("'", "' ").replace(",", " ").replace(".", " ").replace("?", " ").split()
+    return {w for en, _ in pairs for w in words(en)}, {w for _, fr in pairs for w in words(fr)}

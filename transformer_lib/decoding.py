@@ -9,18 +9,26 @@ notebook 12) feeds only the newest token and reuses the keys and values of the e
 Two strategies share the same arguments, validation and output format: :func:`greedy_decode`
 keeps the single most probable token at each step; :func:`beam_search` keeps the ``beam_size``
 most probable prefixes, as the paper does for translation (Sec. 6.1).
+
+Neither ever generates ``config.pad_id`` or ``bos_id``: a model gives them some probability (an untrained
+one as much as any token), yet a ``<pad>`` or a second ``<bos>`` in an output means nothing. Their logits
+are set to ``-inf`` before greedy's argmax; beam search sets their log-probabilities to ``-inf`` after the
+log-softmax (as fairseq does), so a hypothesis keeps the model's own log-probability as its score. When
+``pad_id == bos_id`` that one id is masked; ``eos_id`` never is, even if it shares its id with one of them.
+A source longer than ``config.max_len`` is an error (the positional encoding has no row for it): cut it
+first, e.g. ``tokenizer.encode_batch(texts, max_len=config.max_len)``, as ``translator.translate`` does.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 
-from ._validation import check_positive_int, check_token_ids, door
+from ._validation import _shape, check_positive_int, check_token_ids, door
 from .cache import IncrementalDecoder, uses_library_decode
 from .masks import causal_mask
 from .model import Transformer
@@ -40,6 +48,11 @@ def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_
         raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
     c = model.config
     check_token_ids(src, "src", "(B, S)", c.src_vocab_size)
+    if src.shape[1] > c.max_len:  # the encoder would run out of positional-encoding rows
+        raise ValueError(
+            f"src is longer than config.max_len = {c.max_len}: got shape {_shape(src.shape)}, {src.shape[1]} tokens "
+            f"per row. Truncate the sources first, e.g. tokenizer.encode_batch(texts, max_len={c.max_len}) "
+            "(translator.translate does it and warns)")
     check_positive_int(max_len, "max_len")
     if max_len > c.max_len:
         raise ValueError(f"max_len must be <= config.max_len = {c.max_len}; got {max_len}")
@@ -89,6 +102,14 @@ def _stepper(model: Transformer, memory: torch.Tensor, src_mask: torch.Tensor, u
     return (lambda ys: _next_token_logits(model, ys, memory, src_mask)), None  # (N, V)
 
 
+def _never_generated(model: Transformer, bos_id: int, eos_id: int, device: torch.device) -> torch.Tensor:
+    """``(V,)`` bool, True at ``pad_id`` and ``bos_id``, never at ``eos_id`` (a sequence must be able to end)."""
+    never = torch.zeros(model.config.tgt_vocab_size, dtype=torch.bool, device=device)  # (V,)
+    never[[model.config.pad_id, bos_id]] = True
+    never[eos_id] = False
+    return never
+
+
 @door(_check_decode_args)
 @torch.no_grad()
 def greedy_decode(
@@ -98,11 +119,12 @@ def greedy_decode(
 
     The model is run in eval mode (no dropout) and restored to its previous mode afterwards.
     Decoding stops when every sequence has produced ``eos_id`` or the output has ``max_len``
-    tokens; after its EOS a sequence is filled with ``model.config.pad_id``.
+    tokens; after its EOS a sequence is filled with ``model.config.pad_id``. ``pad_id`` and ``bos_id``
+    are never chosen (their logits are set to ``-inf``).
 
     Args:
         model: a :class:`~transformer_lib.model.Transformer`.
-        src: source token ids (padded with ``config.pad_id``).
+        src: source token ids (padded with ``config.pad_id``), at most ``config.max_len`` per row.
         max_len: maximum output length, BOS included (``<= config.max_len``).
         bos_id: id that starts every output. eos_id: id that ends a sequence.
         use_cache: ``True`` = KV cache (one new position per step); ``False`` = re-run the decoder over
@@ -114,6 +136,9 @@ def greedy_decode(
 
     Returns:
         The generated ids, BOS first; EOS included where it was produced.
+
+    Raises:
+        ValueError: ``S > config.max_len`` (truncate the source), or ``max_len > config.max_len``.
 
     Example:
         >>> from transformer_lib.model import Transformer, TransformerConfig
@@ -130,8 +155,9 @@ def greedy_decode(
         ys = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
         done = torch.zeros(B, dtype=torch.bool, device=src.device)  # (B,)
         next_logits, _ = _stepper(model, memory, src_mask, use_cache)
+        never = _never_generated(model, bos_id, eos_id, src.device)  # (V,)  pad_id, bos_id
         for _ in range(max_len - 1):
-            next_id = next_logits(ys).argmax(dim=-1)  # (B,)
+            next_id = next_logits(ys).masked_fill(never, -math.inf).argmax(dim=-1)  # (B,)  never PAD or BOS
             next_id = next_id.masked_fill(done, c.pad_id)  # finished sequences get padding
             ys = torch.cat([ys, next_id[:, None]], dim=1)  # (B, t + 1)
             done = done | (next_id == eos_id)
@@ -163,6 +189,7 @@ def beam_search(
     A hypothesis ``Y`` (the tokens after BOS, EOS included) is ranked by the GNMT score
     ``log P(Y | X) / lp(Y)`` with ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (GNMT: Wu et al., 2016, Sec. 7; no
     coverage penalty). ``alpha = 0`` ranks by plain log-probability, which favours short outputs.
+    ``pad_id`` and ``bos_id`` are never generated: their log-probabilities are set to ``-inf``.
 
     Each step extends every live prefix by every token and keeps the best ``2 * beam_size``
     candidates; an EOS candidate among the first ``beam_size`` is set aside as a finished hypothesis,
@@ -219,10 +246,11 @@ def beam_search(
         done = [False] * B
         n_cand = min(2 * k, k * V)  # at most one EOS per beam: 2k candidates leave k non-EOS ones
         next_logits, cache = _stepper(model, memory, src_mask, use_cache)
+        never = _never_generated(model, bos_id, eos_id, device)  # (V,)  pad_id, bos_id
         first_row = torch.arange(B, device=device)[:, None] * k  # (B, 1)  row of beam 0 of each source
 
         for t in range(1, max_len):  # the prefixes have t tokens; the candidates t + 1
-            log_probs = next_logits(ys).log_softmax(dim=-1)  # (B*k, V)
+            log_probs = next_logits(ys).log_softmax(dim=-1).masked_fill(never, -math.inf)  # (B*k, V)  no PAD, BOS
             cand = scores[:, :, None] + log_probs.view(B, k, V)  # (B, k, V)  log P(prefix + token | X)
             top_scores, top_idx = cand.view(B, k * V).topk(n_cand, dim=-1)  # (B, n_cand)  best first
             beam_idx, token = top_idx // V, top_idx % V  # (B, n_cand), (B, n_cand)

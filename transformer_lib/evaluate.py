@@ -16,9 +16,8 @@ import time
 import sacrebleu
 import torch
 
-from .corpus import GENERATED_DIR, build_generated_corpus
-from .data import DERIVED_DIR, SPLITS, load_splits, read_pairs_tsv
-from .translator import load_translator, translate
+from .data import SPLITS, read_pairs_tsv
+from .translator import load_corpus, load_translator, translate
 
 __all__ = ["evaluate", "main"]
 
@@ -31,22 +30,11 @@ def evaluate(model, tokenizer, pairs, *, beam_size: int = 4, batch_size: int = 6
     return hypotheses, score, metric.get_signature()
 
 
-def load_pairs(corpus: str, split: str) -> list[tuple[str, str]]:
-    """A split of ``generated`` (built on first use), ``catalogs``, or all pairs of a ``.tsv`` file."""
-    if corpus == "generated":
-        if not (GENERATED_DIR / "manifest.json").is_file():
-            build_generated_corpus(GENERATED_DIR)
-        return load_splits(GENERATED_DIR)[split]
-    if corpus == "catalogs":
-        return load_splits(DERIVED_DIR)[split]
-    return read_pairs_tsv(corpus)
-
-
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(prog="python -m transformer_lib.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", help="a translator.pt or last.pt (default: the shipped checkpoint)")
     parser.add_argument("--split", choices=SPLITS, default="test")
-    parser.add_argument("--corpus", default="generated", help="generated (default), catalogs, or a .tsv file")
+    parser.add_argument("--corpus", default="generated", help="generated (default), catalogs, or a .tsv file (all of it)")
     parser.add_argument("--beam", type=int, default=4, help="beam size; 1 = greedy (default 4)")
     parser.add_argument("--limit", type=int, help="only the first N sentences")
     parser.add_argument("--threads", type=int)
@@ -55,7 +43,8 @@ def main(argv: list[str] | None = None) -> float:
         torch.set_num_threads(args.threads)
     try:
         model, tokenizer, _ = load_translator(args.checkpoint)
-        pairs = load_pairs(args.corpus, args.split)[: args.limit]
+        named = args.corpus in ("generated", "catalogs")  # a .tsv file is scored whole
+        pairs = (load_corpus(args.corpus)[args.split] if named else read_pairs_tsv(args.corpus))[: args.limit]
     except (FileNotFoundError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     start = time.perf_counter()

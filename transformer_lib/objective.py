@@ -25,6 +25,7 @@ meet, then decays as ``1/sqrt(step)``.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -33,7 +34,7 @@ from torch import nn
 
 from ._validation import _shape, check_positive_int, check_probability, check_tensor, door
 
-__all__ = ["label_smoothed_cross_entropy", "noam_lr", "noam_scheduler", "make_optimizer"]
+__all__ = ["label_smoothed_cross_entropy", "make_optimizer", "noam_lr", "noam_scheduler", "smoothing_floor"]
 
 _SHAPES = "(B, T, V) or (N, V)"
 
@@ -119,6 +120,21 @@ def label_smoothed_cross_entropy(
     loss = torch.where(keep, (1 - smoothing) * nll + smoothing * uniform, 0.0)  # (N,)  -sum_k q(k) log p(k)
     total = loss.sum()
     return total if reduction == "sum" else total / keep.sum().clamp(min=1)  # mean over real tokens; none -> 0
+
+
+def smoothing_floor(vocab_size: int, smoothing: float) -> float:
+    """The lowest value of the label-smoothed loss at one position: the entropy (nats) of the smoothed target.
+
+    The cross-entropy ``-sum_k q(k) log p(k)`` is smallest at ``p = q``, where it equals ``H(q)``; with
+    ``q_true = 1 - eps + eps / V`` and ``eps / V`` on the ``V - 1`` others (``0 log 0`` counts as 0).
+
+    Example:
+        >>> round(smoothing_floor(4000, 0.1), 4), smoothing_floor(4000, 0.0)
+        (1.1542, 0.0)
+    """
+    true, other = 1 - smoothing + smoothing / vocab_size, smoothing / vocab_size
+    entropy = -true * math.log(true) - ((vocab_size - 1) * other * math.log(other) if other > 0 else 0.0)
+    return entropy + 0.0  # -0.0 + 0.0 is 0.0: no "-0.0" when smoothing is 0
 
 
 def _check_noam_args(step: Any, *, d_model: Any, warmup: Any = 4000, factor: Any = 1.0) -> None:

@@ -38,7 +38,8 @@ from .device import get_device
 from .model import Transformer, TransformerConfig
 from .objective import label_smoothed_cross_entropy, make_optimizer, noam_scheduler
 from .tokenizer import BPETokenizer
-from .translator import FORMAT, corpus_bleu, export_translator, load_checkpoint, model_from_checkpoint, translate
+from .translator import (FORMAT, corpus_bleu, export_translator, load_checkpoint, load_corpus, model_from_checkpoint,
+                         translate)
 
 __all__ = ["TrainSettings", "Trainer", "main", "resume", "save_checkpoint"]
 
@@ -62,6 +63,10 @@ class TrainSettings:
     log_every: int = 50
     max_len: int = 128  # longer sentences are cut
 
+    def __post_init__(self) -> None:
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"TrainSettings.amp must be 'auto', 'bf16' or 'off'; got {self.amp!r}")
+
 
 class Trainer:
     """Train a :class:`~transformer_lib.model.Transformer` on sentence pairs; see the module docstring.
@@ -84,11 +89,11 @@ class Trainer:
         self.settings = settings or TrainSettings()
         self.device = get_device(device)
         self.model, self.tokenizer, self.valid_pairs = model.to(self.device), tokenizer, list(valid_pairs)
-        self.progress, self.on_log = progress, on_log
-        s = self.settings
+        self.progress, self.on_log, s = progress, on_log, self.settings
+        self.max_len = min(s.max_len, model.config.max_len)  # longer sentences are cut: no positions past max_len
         torch.manual_seed(s.seed)
-        self.src = [e.ids[:s.max_len] for e in tokenizer.tokenizer.encode_batch([p[0] for p in train_pairs])]
-        self.tgt = [e.ids[:s.max_len] for e in tokenizer.tokenizer.encode_batch([p[1] for p in train_pairs])]
+        self.src = [e.ids[:self.max_len] for e in tokenizer.tokenizer.encode_batch([p[0] for p in train_pairs])]
+        self.tgt = [e.ids[:self.max_len] for e in tokenizer.tokenizer.encode_batch([p[1] for p in train_pairs])]
         self.lengths = [len(a) + len(b) for a, b in zip(self.src, self.tgt)]
         self.optimizer = make_optimizer(model)
         self.scheduler = noam_scheduler(self.optimizer, d_model=model.config.d_model, warmup=s.warmup,
@@ -127,7 +132,7 @@ class Trainer:
             raise ValueError("give epochs, max_steps or time_limit (else training never stops)")
         s, pad = self.settings, self.model.config.pad_id
         per_epoch = len(self._batches())
-        goal = min(max_steps or 10**12, math.ceil(epochs * per_epoch) if epochs is not None else 10**12)
+        goal = min(10**12 if max_steps is None else max_steps, math.ceil(epochs * per_epoch) if epochs is not None else 10**12)
         bar = tqdm(total=None if goal == 10**12 else goal, initial=self.step, disable=not self.progress,
                    desc="training", unit="step")
         start, tokens, loss_sum, n_loss = time.perf_counter(), 0, torch.zeros((), device=self.device), 0
@@ -183,8 +188,8 @@ class Trainer:
         s, model, pad = self.settings, self.model, self.model.config.pad_id
         model.eval()
         pairs = self.valid_pairs[: max(s.bleu_sentences, 1)]
-        src, _ = self.tokenizer.encode_batch([p[0] for p in pairs], max_len=s.max_len)
-        tgt, _ = self.tokenizer.encode_batch([p[1] for p in pairs], max_len=s.max_len)
+        src, _ = self.tokenizer.encode_batch([p[0] for p in pairs], max_len=self.max_len)
+        tgt, _ = self.tokenizer.encode_batch([p[1] for p in pairs], max_len=self.max_len)
         total, count = 0.0, 0
         for start in range(0, len(pairs), 64):
             b_src, b_tgt = src[start:start + 64].to(self.device), tgt[start:start + 64].to(self.device)
@@ -194,7 +199,7 @@ class Trainer:
             total += float(label_smoothed_cross_entropy(logits.float(), b_tgt[:, 1:], pad_id=pad,
                                                         smoothing=s.smoothing)) * n
             count += n
-        hyps = translate(model, self.tokenizer, [p[0] for p in pairs], max_len=s.max_len)
+        hyps = translate(model, self.tokenizer, [p[0] for p in pairs], max_len=self.max_len)
         row = {"step": self.step, "valid_loss": total / max(count, 1),
                "bleu": corpus_bleu(hyps, [p[1] for p in pairs]).score, "seconds": self.seconds}
         self.history.append(row)
@@ -211,7 +216,8 @@ def save_checkpoint(trainer: Trainer, path: str | Path) -> Path:
              "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
              "settings": asdict(trainer.settings), "step": trainer.step, "epoch": trainer.epoch,
              "batch_in_epoch": trainer.batch_in_epoch, "seconds": trainer.seconds, "history": trainer.history,
-             "tokenizer": trainer.tokenizer.tokenizer.to_str(), "rng": torch.get_rng_state()}
+             "tokenizer": trainer.tokenizer.tokenizer.to_str(), "rng": torch.get_rng_state(),
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # never a half-written checkpoint
@@ -228,20 +234,9 @@ def resume(path: str | Path, train_pairs: Sequence[Pair], valid_pairs: Sequence[
     trainer.step, trainer.epoch, trainer.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
     trainer.seconds, trainer.history = state["seconds"], state["history"]
     torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return trainer
-
-
-def _pairs(corpus: str, pairs: int) -> dict[str, list[Pair]]:
-    """The splits of ``generated`` (built on first use), ``catalogs`` or a ``.tsv`` file of pairs."""
-    from .corpus import GENERATED_DIR, build_generated_corpus
-    from .data import DERIVED_DIR, load_splits, read_pairs_tsv, split_pairs
-    if corpus == "generated":
-        if not (GENERATED_DIR / "manifest.json").is_file():
-            build_generated_corpus(GENERATED_DIR, pairs=pairs)
-        return load_splits(GENERATED_DIR)
-    if corpus == "catalogs":
-        return load_splits(DERIVED_DIR)  # its error says to run python -m transformer_lib.catalogs
-    return split_pairs(read_pairs_tsv(corpus), valid=0.01, test=0.01, seed=0)
 
 
 def main(argv: list[str] | None = None) -> Trainer:
@@ -266,7 +261,7 @@ def main(argv: list[str] | None = None) -> Trainer:
     if args.epochs is None and args.max_steps is None and args.time_limit is None:
         p.error("give --epochs, --max-steps or --time-limit")
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    splits = _pairs(args.corpus, args.pairs)
+    splits = load_corpus(args.corpus, pairs=args.pairs)
     if args.resume:
         trainer = resume(args.resume, splits["train"], splits["valid"], device=args.device)
     else:

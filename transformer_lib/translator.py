@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,12 +30,13 @@ import sacrebleu
 import tokenizers
 import torch
 
-from .data import DATA_DIR, sha256_file, verify_sha256
+from .corpus import GENERATED_DIR, build_generated_corpus
+from .data import DATA_DIR, DERIVED_DIR, load_splits, read_pairs_tsv, sha256_file, split_pairs, verify_sha256
 from .decoding import beam_search, greedy_decode
 from .model import Transformer, TransformerConfig
 from .tokenizer import BPETokenizer
 
-__all__ = ["FORMAT", "SHIPPED", "SHIPPED_SHA256", "corpus_bleu", "export_translator", "load_checkpoint",
+__all__ = ["FORMAT", "SHIPPED", "SHIPPED_SHA256", "corpus_bleu", "export_translator", "load_checkpoint", "load_corpus",
            "load_translator", "model_from_checkpoint", "translate"]
 
 FORMAT = "transformer_lib/checkpoint-1"
@@ -47,8 +49,8 @@ def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[s
               length_penalty: float = 0.6, batch_size: int = 64, max_len: int | None = None) -> list[str]:
     """Translate ``sentences``: greedy decoding, or beam search with ``beam_size > 1``; ids decoded to text.
 
-    A sentence longer than ``max_len`` tokens (default: the model's ``max_len``) is cut, with its EOS kept.
-    The output of each sentence is at most ``2 * source length + 10`` tokens.
+    A sentence longer than ``max_len`` tokens (default: the model's ``max_len``) is cut, with its EOS kept,
+    and a warning says so. The output of each sentence is at most ``2 * source length + 10`` tokens.
     """
     if isinstance(sentences, str):
         raise TypeError("sentences must be a list of str; for one sentence write [sentence]")
@@ -56,7 +58,13 @@ def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[s
     limit = min(max_len or model.config.max_len, model.config.max_len)
     out: list[str] = []
     for start in range(0, len(sentences), batch_size):
-        src, _ = tokenizer.encode_batch(list(sentences[start:start + batch_size]), max_len=limit)
+        batch = list(sentences[start:start + batch_size])
+        src, lengths = tokenizer.encode_batch(batch)  # (B, S), (B,)
+        if src.shape[1] > limit:  # the decoders refuse a source longer than the model's max_len
+            cut = [text for text, n in zip(batch, lengths.tolist()) if n > limit]
+            warnings.warn(f"translate: {len(cut)} sentence(s) longer than max_len = {limit} tokens were truncated "
+                          f"to {limit} tokens, e.g. {cut[0][:60]!r}", stacklevel=3)
+            src, _ = tokenizer.encode_batch(batch, max_len=limit)  # (B, limit), EOS kept
         src = src.to(device)  # (B, S)
         steps = min(limit, 2 * src.shape[1] + 10)
         if beam_size > 1:
@@ -76,6 +84,18 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> sacrebl
     return sacrebleu.corpus_bleu(list(hypotheses), [list(references)])
 
 
+def load_corpus(name: str = "generated", *, pairs: int = 200_000) -> dict[str, list[tuple[str, str]]]:
+    """The train/valid/test splits of a corpus: ``generated`` (built on first use, ``pairs`` pairs), ``catalogs``
+    (built by ``python -m transformer_lib.catalogs``), or the path of a ``.tsv`` file of pairs (split 98/1/1)."""
+    if name == "generated":
+        if not (GENERATED_DIR / "manifest.json").is_file():
+            build_generated_corpus(GENERATED_DIR, pairs=pairs)
+        return load_splits(GENERATED_DIR)
+    if name == "catalogs":
+        return load_splits(DERIVED_DIR)  # its error says how to build it
+    return split_pairs(read_pairs_tsv(name), valid=0.01, test=0.01, seed=0)
+
+
 def load_checkpoint(path: str | Path, sha256: str | None = None) -> dict:
     """Read a checkpoint (training or shipped); with ``sha256``, check the file first.
 
@@ -90,8 +110,11 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> dict:
         raise FileNotFoundError(f"checkpoint {path} does not exist (train one: python -m transformer_lib.train)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated zip, a text file...
-        raise ValueError(f"{path} is not a readable checkpoint (corrupted or truncated?): {err}") from None
+    except Exception as err:  # noqa: BLE001 (a truncated zip, a text file, objects weights_only refuses...)
+        text = str(err).strip()  # torch's own messages run to several lines: keep the first sentence
+        reason = "it holds objects other than tensors and plain data" if text.startswith("Weights only load failed") \
+            else type(err).__name__ + (f": {text.splitlines()[0].split('. ')[0]}" if text else "")
+        raise ValueError(f"{path} is not a readable checkpoint (corrupted or truncated?): {reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a transformer_lib checkpoint (expected format {FORMAT!r})")
     return state
@@ -112,7 +135,12 @@ def export_translator(model: Transformer, tokenizer: BPETokenizer, path: str | P
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    weights, halves = {}, {}
+    for name, tensor in model.state_dict().items():  # tied embeddings stay one tensor, stored once
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if tensor.is_floating_point():
+            tensor = halves.setdefault(key, tensor.half())
+        weights[name] = tensor
     state = {"format": FORMAT, "config": asdict(model.config), "model": weights,
              "tokenizer": tokenizer.tokenizer.to_str(), **info}
     torch.save(state, path)

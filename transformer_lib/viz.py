@@ -8,12 +8,13 @@ them is not one-to-one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["EXAMPLE_EN", "EXAMPLE_FR", "attention_heatmap"]
+__all__ = ["EXAMPLE_EN", "EXAMPLE_FR", "LivePlot", "attention_heatmap", "plot_history"]
 
 EXAMPLE_EN: tuple[str, ...] = ("I", "see", "the", "small", "red", "car", ".")
 EXAMPLE_FR: tuple[str, ...] = ("je", "vois", "la", "petite", "voiture", "rouge", ".")
@@ -75,3 +76,78 @@ def attention_heatmap(
     if title:
         ax.set_title(title)
     return image
+
+
+def plot_history(history: Sequence[dict], *, axes: Any = None, label: str = "", x: str = "step") -> Any:
+    """Draw a training run: loss (training and validation) on the left, validation BLEU on the right.
+
+    Args:
+        history: ``Trainer.history``: rows with ``loss`` (training) or ``valid_loss`` and ``bleu``.
+        axes: a pair of matplotlib ``Axes`` to draw into (to compare runs); default a new figure.
+        label: prefix of the legend entries (``"CPU run"``, ``"shipped"``).
+        x: ``"step"`` or ``"seconds"``.
+
+    Returns:
+        the pair of axes (pass it back to draw another run on the same figure).
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    train = [h for h in history if "loss" in h]
+    valid = [h for h in history if "bleu" in h]
+    prefix = f"{label} " if label else ""
+    if train:
+        axes[0].plot([h[x] for h in train], [h["loss"] for h in train], label=f"{prefix}training")
+    if valid:
+        axes[0].plot([h[x] for h in valid], [h["valid_loss"] for h in valid], "o-", label=f"{prefix}validation")
+        axes[1].plot([h[x] for h in valid], [h["bleu"] for h in valid], "o-", label=f"{prefix}BLEU")
+    axes[0].set(xlabel=x, ylabel="label-smoothed cross-entropy", title="loss")
+    axes[1].set(xlabel=x, ylabel="BLEU (greedy, validation)", title="BLEU", ylim=(0, 100))
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    return axes
+
+
+class LivePlot:
+    """A ``Trainer(on_log=...)`` callback that redraws :func:`plot_history` in place during training.
+
+    In a notebook the figure is one output that is replaced, at most every ``every`` seconds (and at
+    the end: call :meth:`close` or let the last validation draw it). Outside IPython it does nothing.
+
+    Args:
+        every: the fewest seconds between two redraws (drawing costs time).
+        x: ``"step"`` or ``"seconds"``.
+        reference: another run's history, drawn behind the live one (e.g. the shipped checkpoint's).
+    """
+
+    def __init__(self, every: float = 2.0, x: str = "step", reference: Sequence[dict] | None = None,
+                 reference_label: str = "reference") -> None:
+        self.every, self.x, self.reference, self.reference_label = every, x, reference, reference_label
+        self.handle, self.last = None, 0.0
+
+    def __call__(self, trainer: Any) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every and "bleu" not in trainer.history[-1]:
+            return
+        self.last = now
+        self.draw(trainer.history)
+
+    def draw(self, history: Sequence[dict]) -> None:
+        import matplotlib.pyplot as plt
+        try:
+            from IPython.display import display
+        except ImportError:  # pragma: no cover
+            return
+        axes = None
+        if self.reference:
+            axes = plot_history(self.reference, label=self.reference_label, x=self.x)
+        axes = plot_history(history, axes=axes, label="this run" if self.reference else "", x=self.x)
+        fig = axes[0].figure
+        fig.tight_layout()
+        plt.close(fig)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)

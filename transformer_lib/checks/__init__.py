@@ -13,7 +13,7 @@ instantiates the class itself and copies the reference weights in by the exercis
 
 One module per exercise family, each with its checks next to its catalogue of typical mistakes:
 ``rnn``, ``softmax``, ``attention``, ``positional``, ``masks``, ``multihead``, ``layers``, ``model``,
-``tokenization``, ``training``, ``beyond``; the shared machinery
+``tokenization``, ``training`` (the loss), ``schedule``, ``decoding``, ``beyond``; the shared machinery
 is in ``_core`` (running and comparing) and ``_feedback`` (what the student sees).
 
 Example:
@@ -27,6 +27,7 @@ from ._feedback import CheckFailed, ExerciseNotDone
 from .attention import (check_dot_product_attention, check_safe_attention, check_scaled_dot_product_attention,
                         check_self_attention)
 from .beyond import check_decoder_only_lm, check_rotary_embedding
+from .decoding import check_beam_search, check_greedy_decode
 from .layers import check_decoder_layer, check_encoder_layer, check_feed_forward, check_layer_norm
 from .masks import check_causal_mask, check_decoder_mask, check_padding_mask, check_to_torch_attn_mask
 from .model import check_parameter_count, check_transformer
@@ -36,7 +37,8 @@ from .positional import (check_learned_positional_encoding, check_position_shift
 from .rnn import check_additive_attention, check_rnn_forward
 from .softmax import check_softmax
 from .tokenization import check_count_pairs, check_learn_bpe, check_merge_pair
-from .training import check_label_smoothed_cross_entropy, check_noam_lr
+from .schedule import check_noam_lr
+from .training import check_label_smoothed_cross_entropy, check_smoothing_floor
 
 __all__ = [
     "check_rnn_forward", "check_additive_attention", "check_softmax", "check_dot_product_attention",
@@ -46,6 +48,8 @@ __all__ = [
     "check_merge_heads", "check_multi_head_attention", "check_to_torch_multihead", "check_feed_forward",
     "check_encoder_layer", "check_decoder_layer", "check_layer_norm", "check_transformer", "check_parameter_count",
     "check_decoder_only_lm", "check_rotary_embedding", "check_label_smoothed_cross_entropy", "check_noam_lr",
+    "check_smoothing_floor",
     "check_count_pairs", "check_merge_pair", "check_learn_bpe",
+    "check_greedy_decode", "check_beam_search",
     "CheckFailed", "ExerciseNotDone",
 ]

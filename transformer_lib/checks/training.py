@@ -1,11 +1,13 @@
 """Checks of notebook 10's exercises (the training objective), each beside its catalogue of typical mistakes:
 ``label_smoothed_cross_entropy(logits, target, *, pad_id=0, smoothing=0.1, reduction="mean")`` (Sec. 5.4, in
-torch's convention: ``eps / V`` on every class, the true one included) and ``noam_lr(step, *, d_model,
-warmup=4000, factor=1.0)``, the learning rate of Eq. (3).
+torch's convention: ``eps / V`` on every class, the true one included) and the stretch
+``smoothing_floor(vocab_size, smoothing)``, the lowest loss that smoothing allows. The learning rate's check,
+``noam_lr``, is in :mod:`transformer_lib.checks.schedule`.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,7 @@ from torch import Tensor
 from .. import objective
 from ._core import Mistake, call, compare, describe, run_cases, seeded
 
-__all__ = ["check_label_smoothed_cross_entropy", "check_noam_lr"]
+__all__ = ["check_label_smoothed_cross_entropy", "check_smoothing_floor"]
 
 
 # ------------------------------------------------------------------------------ label-smoothed cross-entropy
@@ -181,89 +183,43 @@ def _ls_gradient(got: Tensor, x: Tensor, logits: Tensor, target: Tensor, setting
     compare(grad, ref.grad, what="the gradient with respect to the logits", inputs=inputs)
 
 
-# ---------------------------------------------------------------------------------------- noam_lr, Eq. (3)
-def noam_variant(steps: list[int], d_model: int, warmup: int, factor: float, *, pick: str = "min",
-                 warm_exp: float = -1.5, decay_exp: float = -0.5, d_exp: float = -0.5, shift: int = 0,
-                 precedence: bool = False, use_factor: bool = True, warmup_as: int | None = None,
-                 d_model_as: int | None = None) -> Tensor:
-    """Eq. (3) at ``steps`` (float64) with one switch turned to a typical mistake."""
-    s = torch.tensor(steps, dtype=torch.float64) + shift  # (n,)
-    w, d = float(warmup_as or warmup), float(d_model_as or d_model)
-    decay = s**decay_exp  # (n,)
-    warm = (s * w) ** warm_exp if precedence else s * w**warm_exp  # (n,)
-    rate = torch.minimum(decay, warm) if pick == "min" else torch.maximum(decay, warm)
-    return (factor if use_factor else 1.0) * d**d_exp * rate
-
-
-NOAM_MISTAKES = [  # (diagnosis, noam_variant switches)
-    ("min and max swapped: the rate is the SMALLER of step^-0.5 and step * warmup^-1.5 (a linear warm-up, then "
-     "a 1/sqrt(step) decay)", dict(pick="max")),
-    ("the warm-up term is step * warmup^-1.5, not step * warmup^-0.5: with -1.5 both terms are equal at "
-     "step == warmup, where the rate peaks", dict(warm_exp=-0.5)),
-    ("the warm-up term is step * warmup^-1.5, not step / warmup", dict(warm_exp=-1.0)),
-    ("(step * warmup)^-1.5 is not step * warmup^-1.5: ** binds tighter than *, write step * warmup ** -1.5",
-     dict(precedence=True)),
-    ("missing the factor d_model^-0.5 (1/sqrt(d_model)): wider models get smaller rates", dict(d_exp=0.0)),
-    ("d_model^-0.5 is 1/sqrt(d_model): you multiplied by sqrt(d_model)", dict(d_exp=0.5)),
-    ("d_model^-0.5 is 1/sqrt(d_model), not 1/d_model", dict(d_exp=-1.0)),
-    ("the decay term is step^-0.5 = 1/sqrt(step), not sqrt(step)", dict(decay_exp=0.5)),
-    ("the decay term is step^-0.5 = 1/sqrt(step), not 1/step", dict(decay_exp=-1.0)),
-    ("off by one: step is the update number, counted from 1; use step itself, not step + 1", dict(shift=1)),
-    ("off by one: step is the update number, counted from 1; use step itself, not step - 1", dict(shift=-1)),
-    ("you ignored factor: multiply the rate by it", dict(use_factor=False)),
-    ("you ignored warmup (hard-coded 4000?): use the warmup argument", dict(warmup_as=4000)),
-    ("you ignored d_model (hard-coded 512?): use the d_model argument", dict(d_model_as=512)),
-]
-
-
-def check_noam_lr(fn: Callable) -> None:
-    """Check ``noam_lr(step, *, d_model, warmup=4000, factor=1.0) -> float``, Eq. (3), at several steps."""
-    cases = [  # (d_model, warmup or None for the default, factor or None, steps)
-        (512, None, None, [1, 2, 10, 1000, 3999, 4000, 4001, 16000, 100000]),
-        (64, 10, 1.0, [1, 2, 3, 5, 9, 10, 11, 20, 40, 1000]),
-        (256, 100, 2.0, [1, 50, 99, 100, 101, 400, 10000]),
-        (1024, 1, 1.0, [1, 2, 3, 4, 100]),
+# ------------------------------------------------------------------------- the floor of the loss (stretch)
+def _floor_variants(V: int, eps: float) -> list[tuple[str, Callable[[], Tensor]]]:
+    def entropy(probs: list[tuple[float, int]]) -> Tensor:  # [(probability, how many tokens have it)]
+        return torch.tensor(-sum(n * p * math.log(p) for p, n in probs if p > 0), dtype=torch.float64)
+    true, other = 1 - eps + eps / V, eps / V
+    return [
+        ("you spread the smoothing over the V - 1 wrong tokens (true token 1 - ε, others ε/(V-1)); the course's "
+         "convention (F.cross_entropy's) puts ε/V on every token, the true one included: q_true = 1 - ε + ε/V",
+         lambda: entropy([(1 - eps, 1), (eps / (V - 1), V - 1)])),
+        ("the true token's probability misses its own share ε/V: q_true = 1 - ε + ε/V (q must sum to 1)",
+         lambda: entropy([(1 - eps, 1), (other, V - 1)])),
+        ("you counted ε/V for all V tokens besides the true one's 1 - ε + ε/V: only the V - 1 others have ε/V",
+         lambda: entropy([(true, 1), (other, V)])),
+        ("that is the entropy in bits (log base 2); the loss uses natural logarithms (nats)",
+         lambda: entropy([(true, 1), (other, V - 1)]) / math.log(2)),
+        ("the sign is flipped: entropy is -Σ q log q, which is >= 0", lambda: -entropy([(true, 1), (other, V - 1)])),
     ]
 
-    def name(d_model: int, warmup: int | None, factor: float | None, steps: list[int]) -> str:
-        setting = f"d_model={d_model}, " + ("defaults (warmup=4000, factor=1.0)" if warmup is None else
-                                            f"warmup={warmup}, factor={factor}")
-        return f"{setting}, at steps {steps}" + (" (no warm-up)" if warmup == 1 else "")
+
+def check_smoothing_floor(fn: Callable) -> None:
+    """Check ``smoothing_floor(vocab_size, smoothing) -> float``: the entropy of the smoothed target."""
+    cases = [(4000, 0.1), (2, 0.1), (37000, 0.1), (5, 0.5), (10, 0.0)]
+
+    def run(case: tuple[int, float]) -> None:
+        V, eps = case
+        try:
+            got = call(fn, V, eps, names=["vocab_size", "smoothing"])
+        except Mistake as err:
+            if eps == 0 and isinstance(err.__cause__, ValueError):
+                raise Mistake(f"{err}\n  hint: with smoothing 0 the other tokens have probability 0, and 0 * log 0 "
+                              "counts as 0 (the limit): the floor of plain cross-entropy is 0") from err.__cause__
+            raise
+        if isinstance(got, bool) or not isinstance(got, (numbers.Real, Tensor)):
+            raise Mistake(f"return the floor as a float; got {type(got).__name__} {describe(got)}")
+        expected = torch.tensor(objective.smoothing_floor(V, eps), dtype=torch.float64)
+        compare(torch.as_tensor(float(got), dtype=torch.float64), expected, what="the floor",
+                variants=_floor_variants(V, eps), atol=1e-9, rtol=1e-9, inputs=f"vocab_size={V}, smoothing={eps}")
 
     with seeded():
-        run_cases("noam_lr", [(name(*c), c) for c in cases], lambda c: _noam_case(fn, *c))
-
-
-def _noam_case(fn: Callable, d_model: int, warmup: int | None, factor: float | None, steps: list[int]) -> None:
-    options = {"d_model": d_model} if warmup is None else {"d_model": d_model, "warmup": warmup, "factor": factor}
-    w, f = warmup or 4000, factor or 1.0
-    got = torch.tensor([_rate(fn, step, options) for step in steps], dtype=torch.float64)  # (n,)
-    expected = torch.tensor([objective.noam_lr(s, d_model=d_model, warmup=w, factor=f) for s in steps],
-                            dtype=torch.float64)  # (n,)
-    variants = [(message, lambda kw=kw: noam_variant(steps, d_model, w, f, **kw)) for message, kw in NOAM_MISTAKES]
-
-    def peak(rates: Tensor) -> str | None:
-        top = steps[int(rates.argmax())]
-        if w in steps and top != w:
-            return (f"the rate must peak at step == warmup ({w}), where step^-0.5 = step * warmup^-1.5; yours peaks "
-                    f"at step {top}")
-        return None
-
-    compare(got, expected, what="the learning rates", variants=variants, structural=[peak], atol=0.0, rtol=1e-5,
-            inputs=f"steps={steps}, {options}")
-
-
-def _rate(fn: Callable, step: int, options: dict[str, Any]) -> float:
-    try:
-        got = call(fn, step, names=["step"], **options)
-    except Mistake as err:
-        if not isinstance(err.__cause__, ZeroDivisionError):
-            raise
-        raise Mistake(f"{err}\n  hint: step counts from 1 (the first update); step - 1 is 0 there and 0^-0.5 is "
-                      "infinite") from err.__cause__
-    if isinstance(got, Tensor) and got.numel() == 1:
-        return float(got)
-    if isinstance(got, bool) or not isinstance(got, numbers.Real):
-        raise Mistake(f"return the learning rate as a float; noam_lr({step}, ...) returned "
-                      f"{type(got).__name__} {describe(got)}")
-    return float(got)
+        run_cases("smoothing_floor", [(f"vocab_size={V}, smoothing={eps}", (V, eps)) for V, eps in cases], run)
