@@ -272,3 +272,11 @@ def test_load_splits_detects_a_bad_manifest(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="manifest.json is not valid JSON"):
         load_splits(tmp_path)
+
+
+def test_harvest_skips_a_broken_catalog_with_a_warning(tmp_path):
+    from transformer_lib.catalogs import harvest_pairs
+    broken = tmp_path / "broken.mo"
+    broken.write_bytes(b"not a catalog")
+    with pytest.warns(UserWarning, match="skipped .*broken.mo"):
+        assert harvest_pairs([broken]) == []

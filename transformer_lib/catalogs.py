@@ -24,6 +24,7 @@ import json
 import re
 import site
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def read_catalog(path: str | Path, *, min_words: int = 2, max_words: int = 30) -
 
 def harvest_pairs(paths: Iterable[str | Path], *, min_words: int = 2, max_words: int = 30) -> list[Pair]:
     """Clean pairs from many catalogs: deduplicated and sorted, so the result never depends on the order
-    of ``paths`` nor on the machine's file-system order.
+    of ``paths`` nor on the machine's file-system order. A catalog that cannot be read is skipped with a warning.
 
     Example:
         >>> harvest_pairs([])
@@ -155,7 +156,10 @@ def harvest_pairs(paths: Iterable[str | Path], *, min_words: int = 2, max_words:
         raise TypeError("paths must be a list of catalog paths, not one path; use harvest_pairs([path])")
     found: set[Pair] = set()
     for path in paths:
-        found.update(read_catalog(path, min_words=min_words, max_words=max_words))
+        try:
+            found.update(read_catalog(path, min_words=min_words, max_words=max_words))
+        except ValueError as err:  # one broken catalog on the machine must not stop the harvest
+            warnings.warn(f"skipped {path}: {err}", stacklevel=2)
     return sorted(found)
 
 
