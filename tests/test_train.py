@@ -13,7 +13,7 @@ import torch
 from torch.testing import assert_close
 
 from transformer_lib import train as train_module
-from transformer_lib.batching import collate
+from transformer_lib.batching import collate, length_batches
 from transformer_lib.corpus import generate_pairs
 from transformer_lib.model import Transformer, TransformerConfig
 from transformer_lib.objective import make_optimizer, noam_scheduler
@@ -173,6 +173,15 @@ def test_one_epoch_ends_at_the_end_of_the_first_epoch(tok):
     assert trainer.step == trainer.batch_in_epoch == len(trainer._batches()) and trainer.epoch == 0
 
 
+def test_epochs_stop_exactly_at_epoch_ends_although_batch_counts_vary(tok):
+    trainer = make_trainer(tok, max_tokens=64)
+    counts = [len(length_batches(trainer.lengths, 64, seed=0, epoch=e)) for e in range(3)]
+    trainer.fit(epochs=2)
+    assert trainer.step == counts[0] + counts[1] and (trainer.epoch, trainer.batch_in_epoch) == (1, counts[1])
+    trainer.fit(epochs=2.5)  # continues into the third epoch, half of its own batch count
+    assert trainer.step == counts[0] + counts[1] + -(-counts[2] // 2)
+
+
 def test_max_steps_zero_trains_nothing(tok):
     assert make_trainer(tok).fit(max_steps=0).step == 0
 
@@ -212,6 +221,7 @@ def test_long_sentences_are_cut_to_the_models_max_len(tok):
     long = [(" ".join([en] * 4), " ".join([fr] * 4)) for en, fr in PAIRS[:2]]
     trainer = make_trainer(tok, long, valid=long, max_tokens=1000, eval_every=1, bleu_sentences=1)
     assert max(map(len, trainer.src + trainer.tgt)) == trainer.model.config.max_len == 64
+    assert all(ids[-1] == tok.eos_id for ids in trainer.src + trainer.tgt)  # cut, but still ending with EOS
     trainer.fit(max_steps=1)
     assert trainer.step == 1
 

@@ -92,8 +92,8 @@ class Trainer:
         self.progress, self.on_log, s = progress, on_log, self.settings
         self.max_len = min(s.max_len, model.config.max_len)  # longer sentences are cut: no positions past max_len
         torch.manual_seed(s.seed)
-        self.src = [e.ids[:self.max_len] for e in tokenizer.tokenizer.encode_batch([p[0] for p in train_pairs])]
-        self.tgt = [e.ids[:self.max_len] for e in tokenizer.tokenizer.encode_batch([p[1] for p in train_pairs])]
+        self.src, self.tgt = ([ids if len(ids) <= self.max_len else ids[:self.max_len - 1] + [tokenizer.eos_id]  # EOS kept
+                               for ids in (e.ids for e in tokenizer.tokenizer.encode_batch(side))] for side in zip(*train_pairs))
         self.lengths = [len(a) + len(b) for a, b in zip(self.src, self.tgt)]
         self.optimizer = make_optimizer(model)
         self.scheduler = noam_scheduler(self.optimizer, d_model=model.config.d_model, warmup=s.warmup,
@@ -131,8 +131,10 @@ class Trainer:
         if epochs is None and max_steps is None and time_limit is None:
             raise ValueError("give epochs, max_steps or time_limit (else training never stops)")
         s, pad = self.settings, self.model.config.pad_id
-        per_epoch = len(self._batches())
-        goal = min(10**12 if max_steps is None else max_steps, math.ceil(epochs * per_epoch) if epochs is not None else 10**12)
+        whole = int(epochs or 0)  # the batch count varies a little from epoch to epoch: count each epoch's own
+        counts = [len(length_batches(self.lengths, s.max_tokens, seed=s.seed, epoch=e)) for e in range(whole + 1)]
+        by_epochs = sum(counts[:whole]) + math.ceil((epochs - whole) * counts[whole]) if epochs is not None else 10**12
+        goal = min(10**12 if max_steps is None else max_steps, by_epochs)
         bar = tqdm(total=None if goal == 10**12 else goal, initial=self.step, disable=not self.progress,
                    desc="training", unit="step")
         start, tokens, loss_sum, n_loss = time.perf_counter(), 0, torch.zeros((), device=self.device), 0
