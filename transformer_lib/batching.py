@@ -19,9 +19,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-import torch
-
 from ._validation import check_positive_int
+from .tokenizer import pad_rows
 
 __all__ = ["collate", "length_batches"]
 
@@ -55,10 +54,5 @@ def length_batches(lengths: Sequence[int], max_tokens: int, *, seed: int, epoch:
 
 def collate(src_rows: Sequence[list[int]], tgt_rows: Sequence[list[int]], pad_id: int):
     """Pad id lists to ``src (B, S)``, ``tgt_in (B, T)`` (BOS ...) and ``tgt_out (B, T)`` (... EOS)."""
-    def pad(rows):
-        out = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)  # (B, L)
-        for b, row in enumerate(rows):
-            out[b, :len(row)] = torch.tensor(row, dtype=torch.long)
-        return out
-    tgt = pad(tgt_rows)  # (B, T + 1)
-    return pad(src_rows), tgt[:, :-1], tgt[:, 1:]  # teacher forcing: predict token t+1 from tokens <= t
+    tgt = pad_rows(tgt_rows, pad_id)  # (B, T + 1)
+    return pad_rows(src_rows, pad_id), tgt[:, :-1], tgt[:, 1:]  # teacher forcing: predict token t+1 from tokens <= t

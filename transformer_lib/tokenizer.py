@@ -44,7 +44,7 @@ from .data import sha256_file, verify_sha256
 from .tasks import BOS_ID, EOS_ID, PAD_ID
 
 __all__ = ["BOS", "BOS_ID", "EOS", "EOS_ID", "PAD", "PAD_ID", "SPECIAL_TOKENS", "UNK", "UNK_ID", "BPETokenizer",
-           "train_bpe_tokenizer"]
+           "pad_rows", "train_bpe_tokenizer"]
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # ids 0, 1, 2, 3: their position in this tuple
@@ -193,13 +193,30 @@ class BPETokenizer:
         kept = [int(i) for i in ids if i not in (self.pad_id, self.bos_id, self.eos_id)]
         return self.tokenizer.decode(kept, skip_special_tokens=False)
 
+    def encode_many(self, texts: Sequence[str], max_len: int | None = None,
+                    add_special: bool = True) -> list[list[int]]:
+        """The ids of several texts, one list each, not padded (the rows of :meth:`encode_batch`).
+
+        A sequence longer than ``max_len`` is cut to ``max_len`` ids and, with specials, its last id is
+        replaced by ``<eos>``, so every row still ends with ``<eos>``.
+        """
+        texts = _text_list(texts)
+        if not texts:
+            raise ValueError("texts must hold at least one text")
+        if max_len is not None and check_positive_int(max_len, "max_len") < 2 and add_special:
+            raise ValueError(f"max_len must be >= 2 with add_special=True (room for <bos> and <eos>); got {max_len}")
+        rows = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=add_special)]
+        if max_len is None:
+            return rows
+        return [row if len(row) <= max_len else row[:max_len - 1] + [self.eos_id] if add_special else row[:max_len]
+                for row in rows]
+
     def encode_batch(self, texts: Sequence[str], max_len: int | None = None,
                      add_special: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode several texts into one padded tensor.
 
         Each row is ``[bos, ..., eos]`` padded with ``pad_id`` to the longest row of the batch (not to
-        ``max_len``). A sequence longer than ``max_len`` is cut to ``max_len`` ids and, with specials,
-        its last id is replaced by ``<eos>``, so every row still ends with ``<eos>``.
+        ``max_len``). A sequence longer than ``max_len`` is cut as :meth:`encode_many` says.
 
         Args:
             texts: the sentences (at least one).
@@ -212,20 +229,9 @@ class BPETokenizer:
         Returns:
             ``(ids, lengths)``.
         """
-        texts = _text_list(texts)
-        if not texts:
-            raise ValueError("texts must hold at least one text")
-        if max_len is not None and check_positive_int(max_len, "max_len") < 2 and add_special:
-            raise ValueError(f"max_len must be >= 2 with add_special=True (room for <bos> and <eos>); got {max_len}")
-        rows = [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=add_special)]
-        if max_len is not None:
-            rows = [row if len(row) <= max_len else row[:max_len - 1] + [self.eos_id] if add_special else row[:max_len]
-                    for row in rows]
+        rows = self.encode_many(texts, max_len, add_special)
         lengths = torch.tensor([len(row) for row in rows], dtype=torch.long)  # (B,)
-        ids = torch.full((len(rows), int(lengths.max())), self.pad_id, dtype=torch.long)  # (B, T)
-        for b, row in enumerate(rows):
-            ids[b, :len(row)] = torch.tensor(row, dtype=torch.long)
-        return ids, lengths
+        return pad_rows(rows, self.pad_id), lengths  # (B, T), (B,)
 
     def save(self, path: str | Path) -> str:
         """Write the tokenizer's JSON file to ``path`` (folders created); return its SHA-256 for :meth:`load`."""
@@ -252,6 +258,19 @@ class BPETokenizer:
         except Exception as err:  # tokenizers raises a bare Exception on a bad file
             raise ValueError(f"{path} is not a tokenizer JSON file (corrupted or truncated?): {err}") from err
         return cls(tokenizer)
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
+    """Lists of ids as one ``(B, L)`` long tensor, each padded with ``pad_id`` to the longest, ``L``.
+
+    Example:
+        >>> pad_rows([[1, 5, 2], [1, 2]], pad_id=0).tolist()
+        [[1, 5, 2], [1, 2, 0]]
+    """
+    out = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)  # (B, L)
+    for b, row in enumerate(rows):
+        out[b, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
 
 
 def _one_text(text: Any) -> str:

@@ -92,8 +92,7 @@ class Trainer:
         self.progress, self.on_log, s = progress, on_log, self.settings
         self.max_len = min(s.max_len, model.config.max_len)  # longer sentences are cut: no positions past max_len
         torch.manual_seed(s.seed)
-        self.src, self.tgt = ([ids if len(ids) <= self.max_len else ids[:self.max_len - 1] + [tokenizer.eos_id]  # EOS kept
-                               for ids in (e.ids for e in tokenizer.tokenizer.encode_batch(side))] for side in zip(*train_pairs))
+        self.src, self.tgt = (tokenizer.encode_many(side, self.max_len) for side in zip(*train_pairs))  # cut: EOS kept
         self.lengths = [len(a) + len(b) for a, b in zip(self.src, self.tgt)]
         self.optimizer = make_optimizer(model)
         self.scheduler = noam_scheduler(self.optimizer, d_model=model.config.d_model, warmup=s.warmup,
