@@ -112,11 +112,11 @@ def train_flops(n_params: int, config: TransformerConfig, batch: int, seq_len: i
 
 def _time(fns: dict[str, Callable[[], object]], device: torch.device, warmup: int, repeats: int,
           iters: int) -> tuple[dict[str, float], dict[str, float | None]]:
-    """Median seconds per call over ``repeats`` rounds after ``warmup`` (functions in turn); peak MiB on CUDA."""
+    """Median seconds per call over ``repeats`` rounds after ``warmup`` (in turn, order flipped); peak MiB on CUDA."""
     sync = getattr(torch, device.type).synchronize if device.type in ("cuda", "mps") else lambda: None
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(warmup + repeats):
-        for name, fn in fns.items():
+    for round in range(warmup + repeats):
+        for name, fn in list(fns.items())[::1 if round % 2 else -1]:  # alternate the order: no one always runs first
             sync()
             start = time.perf_counter()
             for _ in range(iters):

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .attention import scaled_dot_product_attention
 from .layers import DecoderLayer
 from .model import Transformer
 from .multihead import MultiHeadAttention, merge_heads, split_heads
@@ -40,7 +40,7 @@ def _attend(mha: MultiHeadAttention, query: torch.Tensor, k: torch.Tensor, v: to
     """Multi-head attention of ``query`` over keys/values already projected: MultiHeadAttention.forward
     without recomputing ``k`` and ``v``."""
     q = split_heads(mha.q_proj(query), mha.n_heads)  # (N, H, 1, d_head)
-    out, _ = scaled_dot_product_attention(q, k, v, mask)  # (N, H, 1, d_head)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (N, H, 1, d_head)  fused: no weights needed
     return mha.out_proj(merge_heads(out))  # (N, 1, d_model)
 
 

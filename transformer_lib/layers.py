@@ -136,7 +136,8 @@ class EncoderLayer(nn.Module):
         return x  # (B, S, d_model)
 
     def _sa_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.dropout1(self.self_attn(x, x, x, mask)[0])  # (B, S, d_model)  Sec. 5.4: dropout on the output
+        attn = self.self_attn  # weights only when it keeps them (eval mode, for plots): else the fused fast path
+        return self.dropout1(attn(x, x, x, mask, need_weights=attn.keeps_weights)[0])  # (B, S, d_model)  Sec. 5.4
 
     def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout2(self.feed_forward(x))  # (B, S, d_model)
@@ -199,10 +200,12 @@ class DecoderLayer(nn.Module):
         return x  # (B, T, d_model)
 
     def _sa_block(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.dropout1(self.self_attn(x, x, x, mask)[0])  # (B, T, d_model)  masked self-attention
+        attn = self.self_attn
+        return self.dropout1(attn(x, x, x, mask, need_weights=attn.keeps_weights)[0])  # (B, T, d_model)  masked
 
     def _ca_block(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.dropout2(self.cross_attn(x, memory, memory, mask)[0])  # (B, T, d_model)  queries from x
+        attn = self.cross_attn
+        return self.dropout2(attn(x, memory, memory, mask, need_weights=attn.keeps_weights)[0])  # (B, T, d_model)
 
     def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout3(self.feed_forward(x))  # (B, T, d_model)

@@ -6,11 +6,25 @@ The h per-head projections of size d_model x d_head are stored side by side in o
 ``nn.Linear(d_model, d_model)`` per role (``q_proj``, ``k_proj``, ``v_proj``); ``split_heads`` cuts the
 result into heads, attention runs on all heads at once, ``merge_heads`` is the Concat, ``out_proj`` is W^O.
 ``to_torch_multihead`` copies the module into PyTorch's ``nn.MultiheadAttention``, for parity checks.
+
+Two paths compute the same thing; one test in ``forward`` chooses:
+
+- the **explicit** path, :func:`~transformer_lib.attention.scaled_dot_product_attention`, which builds
+  the ``(B, H, T_q, T_k)`` weights and returns them (for plots, and to read what the model attends to);
+- the **fast** path, ``torch.nn.functional.scaled_dot_product_attention``, a fused kernel (FlashAttention
+  or memory-efficient attention on CUDA, a fused kernel on CPU) that never stores the weights, taken when
+  nobody asked for them (``need_weights=False``). In self-attention (``query is key is value``) the three
+  projections then run as one matrix product with W^Q, W^K, W^V stacked, as ``nn.MultiheadAttention``
+  does; in cross-attention (``key is value``) the two of K and V do.
+
+Both use the same mask convention (bool, ``True`` = may attend) and give zero output for a query row
+with no allowed key; tests/test_multihead.py checks that they agree, forward and gradients.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
@@ -73,7 +87,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(B, T, H * d_head)  # (B, T, d_model)  reshape copies: x is not contiguous
 
 
-def _check_mha_args(module: "MultiHeadAttention", query, key, value, mask=None) -> None:
+def _check_mha_args(module: "MultiHeadAttention", query, key, value, mask=None, need_weights=True) -> None:
     check_tensor(query, "query", "(B, T_q, d_model)", ndim=3, kind="float")
     check_tensor(key, "key", "(B, T_k, d_model)", ndim=3, kind="float")
     check_tensor(value, "value", "(B, T_k, d_model)", ndim=3, kind="float")
@@ -85,6 +99,8 @@ def _check_mha_args(module: "MultiHeadAttention", query, key, value, mask=None) 
             f"got query {_shape(query.shape)}, key {_shape(key.shape)}, value {_shape(value.shape)}"
         )
     validate_mask(mask, (query.shape[0], module.n_heads, query.shape[1], key.shape[1]))
+    if not isinstance(need_weights, bool):
+        raise TypeError(f"need_weights must be True or False; got {need_weights!r}")
 
 
 class MultiHeadAttention(nn.Module):
@@ -95,13 +111,16 @@ class MultiHeadAttention(nn.Module):
         n_heads: number of heads ``H`` (must divide ``d_model``; ``d_head = d_model // H``).
         dropout: dropout on the attention weights, applied in training mode only.
         bias: whether the four projections have a bias.
-        keep_weights: keep the weights of the last call in ``last_weights`` in training mode too
-            (in eval mode they are always kept, for plots).
+        keep_weights: whether to keep the weights of each call in ``last_weights``. ``None`` (the
+            default): in eval mode only, for plots. ``True``: in training mode too. ``False``: never.
+            Layers built on this module ask for weights only when it keeps them
+            (``need_weights=mha.keeps_weights``), so a model in training mode, or with
+            ``keep_weights=False``, runs the fused fast path throughout.
 
     Attributes:
         q_proj, k_proj, v_proj, out_proj: ``nn.Linear(d_model, d_model)``; ``out_proj`` is W^O.
-        last_weights: the weights ``(B, H, T_q, T_k)`` of the last forward call (detached), kept in eval
-            mode or with ``keep_weights=True``; ``None`` otherwise (a training step does not hold on to them).
+        last_weights: the weights ``(B, H, T_q, T_k)`` of the last forward call (detached) when the
+            module keeps them (see ``keep_weights``) and they were computed; ``None`` otherwise.
 
     Shape:
         - query: ``(B, T_q, d_model)``, key and value: ``(B, T_k, d_model)``
@@ -109,8 +128,9 @@ class MultiHeadAttention(nn.Module):
         - out: ``(B, T_q, d_model)``, weights: ``(B, H, T_q, T_k)``
 
     Returns:
-        ``(out, weights)``. A query row with no allowed key gives zero weights and ``out`` equal to
-        ``out_proj.bias`` there (the attention output is zero; torch's MHA gives NaN).
+        ``(out, weights)``; ``weights`` is ``None`` when called with ``need_weights=False`` (the fused
+        path, which never forms them). A query row with no allowed key gives zero weights and ``out``
+        equal to ``out_proj.bias`` there (the attention output is zero; torch's MHA gives NaN).
 
     Example:
         >>> mha = MultiHeadAttention(d_model=16, n_heads=4)
@@ -118,13 +138,18 @@ class MultiHeadAttention(nn.Module):
         >>> out, weights = mha(x, x, x)
         >>> out.shape, weights.shape
         (torch.Size([2, 5, 16]), torch.Size([2, 4, 5, 5]))
+        >>> fast, none = mha(x, x, x, need_weights=False)  # fused kernel, same result
+        >>> torch.allclose(fast, out, atol=1e-6), none
+        (True, None)
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, keep_weights: bool = False
+        self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, keep_weights: bool | None = None
     ) -> None:
         super().__init__()
         _check_heads(d_model, n_heads)
+        if keep_weights not in (None, True, False):
+            raise TypeError(f"keep_weights must be None, True or False; got {keep_weights!r}")
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
         self.dropout = check_probability(dropout, "dropout")
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W^Q of all heads side by side
@@ -134,6 +159,11 @@ class MultiHeadAttention(nn.Module):
         self.keep_weights = keep_weights
         self.last_weights: torch.Tensor | None = None
 
+    @property
+    def keeps_weights(self) -> bool:
+        """Whether a call now keeps its weights in ``last_weights`` (see ``keep_weights``)."""
+        return (not self.training) if self.keep_weights is None else self.keep_weights
+
     @door(_check_mha_args)
     def forward(
         self,
@@ -141,14 +171,39 @@ class MultiHeadAttention(nn.Module):
         key: torch.Tensor,
         value: torch.Tensor,
         mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        need_weights: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        p = self.dropout if self.training else 0.0
+        if not need_weights:  # the fast path: a fused kernel that never forms the (B, H, T_q, T_k) weights
+            q, k, v = self._fused_projections(query, key, value)  # 3 x (B, H, T, d_head)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, T_q, d_head)
+            self.last_weights = None
+            return self.out_proj(merge_heads(out)), None  # (B, T_q, d_model)
         q = split_heads(self.q_proj(query), self.n_heads)  # (B, H, T_q, d_head)  Q W_i^Q for every head i
         k = split_heads(self.k_proj(key), self.n_heads)  # (B, H, T_k, d_head)  K W_i^K
         v = split_heads(self.v_proj(value), self.n_heads)  # (B, H, T_k, d_head)  V W_i^V
-        p = self.dropout if self.training else 0.0
         out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=p)  # (B, H, T_q, d_head), (B, H, T_q, T_k)
-        self.last_weights = weights.detach() if self.keep_weights or not self.training else None
+        self.last_weights = weights.detach() if self.keeps_weights else None
         return self.out_proj(merge_heads(out)), weights  # (B, T_q, d_model)  Concat(head_1..head_h) W^O
+
+    def _fused_projections(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor):
+        """Q W^Q, K W^K, V W^V split into heads, with one matrix product for the inputs that are the same tensor."""
+        roles = (self.q_proj, self.k_proj, self.v_proj)
+        if query is key and key is value:  # self-attention: x [W^Q; W^K; W^V] in one product
+            groups = [(query, roles)]
+        elif key is value:  # cross-attention over a memory: memory [W^K; W^V] in one product
+            groups = [(query, roles[:1]), (key, roles[1:])]
+        else:
+            groups = [(query, roles[:1]), (key, roles[1:2]), (value, roles[2:])]
+        projected = []
+        for x, layers in groups:
+            if len(layers) == 1:
+                projected.append(layers[0](x))  # (B, T, d_model)
+                continue
+            weight = torch.cat([layer.weight for layer in layers])  # (n d_model, d_model)  stacked as in nn.MHA
+            bias = None if layers[0].bias is None else torch.cat([layer.bias for layer in layers])  # (n d_model,)
+            projected.extend(F.linear(x, weight, bias).chunk(len(layers), dim=-1))  # n x (B, T, d_model)
+        return [split_heads(x, self.n_heads) for x in projected]  # 3 x (B, H, T, d_head)
 
 
 _PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
