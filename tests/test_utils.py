@@ -20,8 +20,8 @@ PACKAGE = Path(transformer_lib.__file__).parent
 # The course order; no module may import a later one (STYLE.md).
 ORDER = ["_validation", "utils", "device", "viz", "tasks", "rnn", "attention", "masks", "positional", "multihead",
          "layers", "model", "cache", "decoding", "data", "catalogs", "lexicon", "grammar", "conjugation", "corpus",
-         "bpe", "tokenizer", "objective", "batching", "translator", "train", "evaluate", "translate", "bench", "gpt",
-         "checks"]
+         "bpe", "tokenizer", "objective", "batching", "translator", "distributed", "train", "evaluate", "translate",
+         "bench", "gpt", "checks"]
 MODULES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))  # every file, checks/ included
 
 

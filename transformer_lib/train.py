@@ -6,12 +6,14 @@
 autocast on CUDA (``amp="auto"``; ``"bf16"`` forces it anywhere, the CPU included), optional
 ``torch.compile``, a ``tqdm`` bar with the loss and tokens/s, validation loss and BLEU (``sacrebleu``,
 greedy decoding) every ``eval_every`` steps, and checkpoints that hold everything needed to continue
-exactly where a run stopped: a resumed run draws the same batches and gives the same curve.
+exactly where a run stopped: a resumed run draws the same batches and gives the same curve. Under ``torchrun``
+it trains data-parallel (:mod:`transformer_lib.distributed`): each process takes its share of the batches.
 
 The command line trains from a preset (the checkpoint it writes is what ``evaluate`` and ``translate`` read)::
 
     python -m transformer_lib.train --preset small --epochs 1 --out runs/small
     python -m transformer_lib.train --resume runs/small/last.pt --epochs 2 --out runs/small
+    torchrun --standalone --nproc-per-node 2 -m transformer_lib.train --preset small --epochs 1 --out runs/ddp
 
 Example:
     >>> from transformer_lib.tokenizer import BPETokenizer
@@ -33,13 +35,14 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .batching import collate, length_batches
 from .device import get_device
 from .model import Transformer, TransformerConfig
 from .objective import label_smoothed_cross_entropy, make_optimizer, noam_scheduler
 from .tokenizer import BPETokenizer
 from .translator import (FORMAT, corpus_bleu, export_translator, load_checkpoint, load_corpus, model_from_checkpoint,
-                         translate)
+                         teacher_forced_loss, translate)
 
 __all__ = ["TrainSettings", "Trainer", "main", "resume", "save_checkpoint"]
 
@@ -91,20 +94,23 @@ class Trainer:
         self.model, self.tokenizer, self.valid_pairs = model.to(self.device), tokenizer, list(valid_pairs)
         self.progress, self.on_log, s = progress, on_log, self.settings
         self.max_len = min(s.max_len, model.config.max_len)  # longer sentences are cut: no positions past max_len
-        torch.manual_seed(s.seed)
+        self.rank, self.world_size = distributed.world()  # (0, 1) unless under torchrun
+        torch.manual_seed(s.seed + self.rank)  # dropout differs between processes; the weights come from rank 0
         self.src, self.tgt = (tokenizer.encode_many(side, self.max_len) for side in zip(*train_pairs))  # cut: EOS kept
         self.lengths = [len(a) + len(b) for a, b in zip(self.src, self.tgt)]
         self.optimizer = make_optimizer(model)
         self.scheduler = noam_scheduler(self.optimizer, d_model=model.config.d_model, warmup=s.warmup,
                                         factor=s.lr_factor)
         self.amp = s.amp == "bf16" or (s.amp == "auto" and self.device.type == "cuda")
-        self.forward = torch.compile(model) if s.compile else model
+        self.forward = torch.compile(distributed.wrap(model)) if s.compile else distributed.wrap(model)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.seconds = 0.0
         self.history: list[dict] = []  # {"step", "loss", "lr", "tokens_per_s", "seconds"} and {"step", "valid_loss", "bleu"}
 
-    def _batches(self) -> list[list[int]]:
-        return length_batches(self.lengths, self.settings.max_tokens, seed=self.settings.seed, epoch=self.epoch)
+    def _batches(self, epoch: int | None = None) -> list[list[int]]:  # this process's share of an epoch's batches
+        epoch = self.epoch if epoch is None else epoch
+        batches = length_batches(self.lengths, self.settings.max_tokens, seed=self.settings.seed, epoch=epoch)
+        return distributed.shard(batches, self.rank, self.world_size)
 
     def train_step(self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
         """One optimiser step; returns the loss as a tensor (no host sync here)."""
@@ -131,10 +137,10 @@ class Trainer:
             raise ValueError("give epochs, max_steps or time_limit (else training never stops)")
         s, pad = self.settings, self.model.config.pad_id
         whole = int(epochs or 0)  # the batch count varies a little from epoch to epoch: count each epoch's own
-        counts = [len(length_batches(self.lengths, s.max_tokens, seed=s.seed, epoch=e)) for e in range(whole + 1)]
+        counts = [len(self._batches(e)) for e in range(whole + 1)]
         by_epochs = sum(counts[:whole]) + math.ceil((epochs - whole) * counts[whole]) if epochs is not None else 10**12
         goal = min(10**12 if max_steps is None else max_steps, by_epochs)
-        bar = tqdm(total=None if goal == 10**12 else goal, initial=self.step, disable=not self.progress,
+        bar = tqdm(total=None if goal == 10**12 else goal, initial=self.step, disable=not self.progress or self.rank > 0,
                    desc="training", unit="step")
         start, tokens, loss_sum, n_loss = time.perf_counter(), 0, torch.zeros((), device=self.device), 0
         base_seconds = self.seconds
@@ -151,11 +157,11 @@ class Trainer:
                 bar.update(1)
                 self.seconds = base_seconds + time.perf_counter() - start
                 if self.step % s.log_every == 0 or self.step == goal:
-                    self._log(loss_sum.item() / n_loss, tokens, bar)
+                    self._log(*distributed.reduce_log(loss_sum, n_loss, tokens), bar)
                     loss_sum.zero_()
                     n_loss = tokens = 0
-                out_of_time = time_limit is not None and time.perf_counter() - start >= time_limit
-                if self.valid_pairs and (self.step % s.eval_every == 0 or self.step == goal or out_of_time):
+                out_of_time = distributed.agree(time_limit is not None and time.perf_counter() - start >= time_limit)
+                if self.valid_pairs and self.rank == 0 and (self.step % s.eval_every == 0 or self.step == goal or out_of_time):
                     self.evaluate()
                     if checkpoint:
                         save_checkpoint(self, checkpoint)
@@ -166,9 +172,9 @@ class Trainer:
                 continue
             break
         if n_loss:
-            self._log(loss_sum.item() / n_loss, tokens, bar)
+            self._log(*distributed.reduce_log(loss_sum, n_loss, tokens), bar)
         bar.close()
-        if checkpoint:
+        if checkpoint and self.rank == 0:
             save_checkpoint(self, checkpoint)
         return self
 
@@ -186,22 +192,11 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Validation loss (label-smoothed, like training) and greedy BLEU on ``bleu_sentences`` sentences."""
-        s, model, pad = self.settings, self.model, self.model.config.pad_id
-        model.eval()
+        s, model = self.settings, self.model.eval()
         pairs = self.valid_pairs[: max(s.bleu_sentences, 1)]
-        src, _ = self.tokenizer.encode_batch([p[0] for p in pairs], max_len=self.max_len)
-        tgt, _ = self.tokenizer.encode_batch([p[1] for p in pairs], max_len=self.max_len)
-        total, count = 0.0, 0
-        for start in range(0, len(pairs), 64):
-            b_src, b_tgt = src[start:start + 64].to(self.device), tgt[start:start + 64].to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = model(b_src, b_tgt[:, :-1])  # (B, T, V)
-            n = int((b_tgt[:, 1:] != pad).sum())
-            total += float(label_smoothed_cross_entropy(logits.float(), b_tgt[:, 1:], pad_id=pad,
-                                                        smoothing=s.smoothing)) * n
-            count += n
+        loss = teacher_forced_loss(model, self.tokenizer, pairs, smoothing=s.smoothing, max_len=self.max_len, amp=self.amp)
         hyps = translate(model, self.tokenizer, [p[0] for p in pairs], max_len=self.max_len)
-        row = {"step": self.step, "valid_loss": total / max(count, 1),
+        row = {"step": self.step, "valid_loss": loss,
                "bleu": corpus_bleu(hyps, [p[1] for p in pairs]).score, "seconds": self.seconds}
         self.history.append(row)
         if self.on_log:
@@ -262,13 +257,14 @@ def main(argv: list[str] | None = None) -> Trainer:
     if args.epochs is None and args.max_steps is None and args.time_limit is None:
         p.error("give --epochs, --max-steps or --time-limit")
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    args.device = distributed.init_from_env(args.device)  # under torchrun: join the others (cuda:LOCAL_RANK)
     splits = load_corpus(args.corpus, pairs=args.pairs)
     if args.resume:
         trainer = resume(args.resume, splits["train"], splits["valid"], device=args.device)
     else:
-        texts = [t for pair in splits["train"] for t in pair]
-        tokenizer = BPETokenizer.train(texts, vocab_size=args.vocab_size)
-        tokenizer.save(args.out / "tokenizer.json")
+        texts, path = [t for pair in splits["train"] for t in pair], args.out / "tokenizer.json"
+        tokenizer = distributed.main_first(lambda: BPETokenizer.train(texts, vocab_size=args.vocab_size).save(path),
+                                           lambda: BPETokenizer.load(path))  # under torchrun: one trains, all read
         sizes = {"d_model": args.d_model, "n_heads": args.n_heads, "d_ff": args.d_ff, "dropout": args.dropout,
                  "n_encoder_layers": args.layers, "n_decoder_layers": args.layers}
         config = getattr(TransformerConfig, args.preset)(src_vocab_size=tokenizer.vocab_size,
@@ -281,6 +277,9 @@ def main(argv: list[str] | None = None) -> Trainer:
                           device=args.device)
     trainer.fit(epochs=args.epochs, max_steps=args.max_steps, time_limit=args.time_limit,
                 checkpoint=args.out / "last.pt")
+    distributed.finish()
+    if trainer.rank > 0:
+        return trainer  # under torchrun only the main process (rank 0) writes and prints
     made_by = {"command": "python -m transformer_lib.train " + " ".join(sys.argv[1:] if argv is None else argv),
                "hardware": f"{platform.machine()}, {trainer.device}, {torch.get_num_threads()} threads, torch {torch.__version__}",
                "seconds": trainer.seconds, "steps": trainer.step, "history": trainer.history, "corpus": args.corpus}

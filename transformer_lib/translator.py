@@ -34,10 +34,11 @@ from .corpus import GENERATED_DIR, build_generated_corpus
 from .data import DATA_DIR, DERIVED_DIR, load_splits, read_pairs_tsv, sha256_file, split_pairs, verify_sha256
 from .decoding import beam_search, greedy_decode
 from .model import Transformer, TransformerConfig
+from .objective import label_smoothed_cross_entropy
 from .tokenizer import BPETokenizer
 
 __all__ = ["FORMAT", "SHIPPED", "SHIPPED_SHA256", "corpus_bleu", "export_translator", "load_checkpoint", "load_corpus",
-           "load_translator", "model_from_checkpoint", "translate"]
+           "load_translator", "model_from_checkpoint", "teacher_forced_loss", "translate"]
 
 FORMAT = "transformer_lib/checkpoint-1"
 SHIPPED = DATA_DIR / "translator_en_fr.pt"
@@ -74,6 +75,31 @@ def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[s
             ids = greedy_decode(model, src, steps, tokenizer.bos_id, tokenizer.eos_id)  # (B, L)
         out += [tokenizer.decode(row) for row in ids.cpu()]
     return out
+
+
+@torch.no_grad()
+def teacher_forced_loss(model: Transformer, tokenizer: BPETokenizer, pairs: Sequence[tuple[str, str]], *,
+                        smoothing: float = 0.1, max_len: int | None = None, batch_size: int = 64,
+                        amp: bool = False) -> float:
+    """Label-smoothed cross-entropy per target token of ``model`` on ``(english, french)`` pairs, teacher-forced.
+
+    The training loss (:func:`~transformer_lib.objective.label_smoothed_cross_entropy`) measured on other
+    sentences: the decoder reads the reference ``<bos> y_1 ... y_n`` and is scored on ``y_1 ... y_n <eos>``.
+    Sentences longer than ``max_len`` tokens (default: the model's) are cut, their EOS kept. ``amp``: bf16
+    autocast, as in training. The model is used as it is (call ``model.eval()`` first for dropout off).
+    """
+    device, pad = next(model.parameters()).device, model.config.pad_id
+    limit = min(max_len or model.config.max_len, model.config.max_len)
+    total, count = 0.0, 0
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start:start + batch_size]
+        src, tgt = (tokenizer.encode_batch([p[i] for p in batch], max_len=limit)[0].to(device) for i in (0, 1))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(src, tgt[:, :-1])  # (B, T, V)
+        n = int((tgt[:, 1:] != pad).sum())  # target tokens, padding excluded
+        total += float(label_smoothed_cross_entropy(logits.float(), tgt[:, 1:], pad_id=pad, smoothing=smoothing)) * n
+        count += n
+    return total / max(count, 1)
 
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> sacrebleu.metrics.BLEUScore:
