@@ -82,3 +82,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         and isinstance(report.longrepr, str)
     ):
         report.longrepr = f"{_headline(item, call.excinfo.value)}\n{report.longrepr}"
+
+
+# -- how long each notebook took: a table at the end of the run -------------------------------------------
+COURSE_BUDGET_S = 600  # the whole course, every notebook executed, on a 2-core CPU (issue 10)
+_notebook_seconds: dict[str, float] = {}
+_notebook_cells: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up setup + call + teardown of every notebook cell (kernel start included) per notebook file.
+
+    Runs in the main process, under pytest-xdist too (the workers send their reports there).
+    """
+    path, sep, _ = report.nodeid.partition(".ipynb::")
+    if sep:
+        _notebook_seconds[path + ".ipynb"] = _notebook_seconds.get(path + ".ipynb", 0.0) + report.duration
+        _notebook_cells[path + ".ipynb"] = _notebook_cells.get(path + ".ipynb", 0) + (report.when == "call")
+
+
+def notebook_time_table(seconds: dict[str, float], cells: dict[str, int], budget: float = COURSE_BUDGET_S) -> list[str]:
+    """The lines of the per-notebook time table, in course order, with the total against ``budget``."""
+    width = max(len(name) for name in seconds)
+    lines = [f"{'notebook':<{width}}  {'cells':>5}  {'seconds':>7}"]
+    lines += [f"{name:<{width}}  {cells.get(name, 0):>5}  {secs:>7.1f}" for name, secs in sorted(seconds.items())]
+    total = sum(seconds.values())
+    verdict = "within" if total <= budget else "OVER"
+    lines.append(f"{'total':<{width}}  {sum(cells.values()):>5}  {total:>7.1f}  ({verdict} the {budget:.0f} s budget)")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _notebook_seconds:
+        return
+    terminalreporter.section("notebook run times (nbval, kernel start included)")
+    for line in notebook_time_table(_notebook_seconds, _notebook_cells):
+        terminalreporter.write_line(line)
+    workers = getattr(config.option, "numprocesses", None)
+    if workers:
+        terminalreporter.write_line(f"(with {workers} pytest-xdist workers the notebooks run {workers} at a time, "
+                                    "so each one shares the CPU)")
