@@ -9,7 +9,8 @@ TFLOP/s (:func:`train_flops`) of the library :class:`~transformer_lib.model.Tran
 :class:`TorchTransformer` (the same model around ``nn.Transformer``), dropout 0; fp32 on CPU, bf16 autocast
 with and without ``torch.compile`` on CUDA; (2) greedy decoding tokens/s with and without the KV cache;
 (3) Eq. (1) written out against ``F.scaled_dot_product_attention``, forward + backward, over lengths (with
-peak memory on CUDA). Warm-up excluded; the median of ``repeats`` rounds, the sides of a comparison in turns.
+peak memory on CUDA). Warm-up excluded; the fastest of ``repeats`` rounds (other programs can only slow a round),
+the sides of a comparison in turns.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import contextlib
 import functools
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -112,7 +112,7 @@ def train_flops(n_params: int, config: TransformerConfig, batch: int, seq_len: i
 
 def _time(fns: dict[str, Callable[[], object]], device: torch.device, warmup: int, repeats: int,
           iters: int) -> tuple[dict[str, float], dict[str, float | None]]:
-    """Median seconds per call over ``repeats`` rounds after ``warmup`` (in turn, order flipped); peak MiB on CUDA."""
+    """Fastest seconds per call of ``repeats`` rounds after ``warmup`` (in turn, order flipped); peak MiB on CUDA."""
     sync = getattr(torch, device.type).synchronize if device.type in ("cuda", "mps") else lambda: None
     times: dict[str, list[float]] = {name: [] for name in fns}
     for round in range(warmup + repeats):
@@ -129,7 +129,7 @@ def _time(fns: dict[str, Callable[[], object]], device: torch.device, warmup: in
         before = torch.cuda.memory_allocated(device)
         fn()
         peaks[name] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    return {name: statistics.median(t[warmup:]) for name, t in times.items()}, peaks
+    return {name: min(t[warmup:]) for name, t in times.items()}, peaks
 
 
 def _bench_train(cfg: TransformerConfig, s: dict, device: torch.device) -> list[dict]:
