@@ -8,13 +8,16 @@ The fixture's student version is a committed golden file: rebuild it with
 (a) notebooks/ is what the build makes, byte for byte; (b) no student notebook gives a solution
 away; (c) a student notebook with the solutions pasted back is the code nbval runs (executed again
 only where hidden tests make it differ); (d) as shipped, it runs up to the first exercise's check
-cell, which fails with ExerciseNotDone (a NotImplementedError); (e) nbgrader metadata and cell ids;
-(f) unit tests of the build; and the repository's nbval settings, run on the fixture. (d) executes
-each notebook up to its first check with nbclient.
+cell, which fails with ExerciseNotDone (a NotImplementedError); (e) nbgrader metadata and cell ids,
+and the first cell's `require_version` call; (f) unit tests of the build; (g) nbgrader's own code
+accepts the student notebooks and builds the same ones (skipped when nbgrader is not installed);
+and the repository's nbval settings, run on the fixture. (d) executes each notebook up to its first
+check with nbclient.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import io
 import os
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+import transformer_lib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -230,8 +235,13 @@ def test_nbgrader_metadata_and_cell_ids(solution_path, student_path):
         assert meta is not None, f"cell {cell.id} ({role.kind}) has no nbgrader metadata"
         assert meta["schema_version"] == 3 and meta["task"] is False and meta["grade_id"] == role.grade_id
         grade_ids.append(meta["grade_id"])
-        if role.kind == "solution":
+        if role.kind == "solution":  # a code exercise
             assert (meta["solution"], meta["grade"], meta["locked"]) == (True, False, False)
+            assert cell.cell_type == "code" and cell.metadata["deletable"] is False and "editable" not in cell.metadata
+        elif role.kind == "answer":  # a markdown answer, graded by hand
+            assert (meta["solution"], meta["grade"], meta["locked"]) == (True, True, False)
+            assert cell.cell_type == "markdown" and meta["points"] > 0
+            assert cell.metadata["deletable"] is False and "editable" not in cell.metadata
         else:
             assert (meta["solution"], meta["grade"], meta["locked"]) == (False, True, True)
             assert meta["points"] > 0
@@ -240,6 +250,40 @@ def test_nbgrader_metadata_and_cell_ids(solution_path, student_path):
             assert cell.outputs == [] and cell.execution_count is None
     assert len(grade_ids) == len(set(grade_ids))
     nbformat.validate(student)
+
+
+_REQUIRE_VERSION = "require_version"
+
+
+def _version_calls(source: str) -> list:
+    """The arguments of every `require_version(...)` / `transformer_lib.require_version(...)` call in `source`."""
+    calls = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name == _REQUIRE_VERSION:
+                calls.append([ast.literal_eval(a) for a in node.args])
+    return calls
+
+
+@pytest.mark.parametrize("path", [path for p in PAIRS if p.values[0].parent == ROOT / "solutions" for path in p.values],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_first_code_cell_requires_the_current_library_version(path):
+    """The first code cell calls require_version("MAJOR.MINOR") once, with the installed library's major.minor.
+
+    After a release that changes major.minor (transformer_lib.__version__ and pyproject.toml), run every
+    notebook again and update the call: the notebook now is "written for" the new version.
+    """
+    nb = _student(path) if path.parent.name == "notebooks" else _read(path)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    calls = _version_calls(first.source)
+    major_minor = ".".join(transformer_lib.__version__.split(".")[:2])
+    assert calls == [[major_minor]], (
+        f"{path.name}: its first code cell should call require_version({major_minor!r}) once "
+        f"(transformer_lib {transformer_lib.__version__}); found {calls}")
+    later = [c.id for c in nb.cells[nb.cells.index(first) + 1:] if c.cell_type == "code" and _version_calls(c.source)]
+    assert not later, f"{path.name}: require_version belongs in the first code cell only; also in {later}"
 
 
 def test_grade_ids_are_unique_across_the_course():
@@ -311,7 +355,7 @@ def test_roles_grade_ids_and_ungraded_check_calls():
     assert sorted(ids.values()) == sorted([
         ("solution", "99-square"), ("check", "99-check_square"),
         ("solution", "99-Counter"), ("check", "99-check_counter"),
-        ("solution", "99-question"),
+        ("answer", "99-question"),
     ])
     # the deliberately wrong answer calls a check too, but is not graded
     wrong = [i for i, c in enumerate(_read(FIXTURE).cells) if c.id == "wrong-answer"][0]
@@ -434,6 +478,140 @@ def test_command_line_check_on_fixture():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date (1 notebooks)" in result.stdout
+
+
+# --------------------------------------------------------------------------- (g) nbgrader's own code
+
+
+def _nbgrader():
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:
+        pytest.skip("nbgrader is not installed: it is optional (pip install 'nbgrader>=0.9'); .ci/run installs it")
+    import nbgrader
+
+    return nbgrader
+
+
+def _annotated(solution_path: Path) -> nbformat.NotebookNode:
+    """The solutions notebook as `--annotate-solutions` writes it: the source nbgrader's generate_assignment needs."""
+    return bn.annotate_solutions(_read(solution_path), solution_path.stem)
+
+
+def _differences_from_nbgrader(theirs: nbformat.NotebookNode, ours: nbformat.NotebookNode) -> list[str]:
+    """Where our student notebook differs from the one nbgrader made: sources, nbgrader metadata, locks, outputs.
+
+    Ignored: the `checksum` and `cell_type` nbgrader adds to its metadata (it recomputes both when it
+    collects and autogrades), and cell metadata our build strips (e.g. `execution` timings).
+    """
+    if [(c.id, c.cell_type) for c in theirs.cells] != [(c.id, c.cell_type) for c in ours.cells]:
+        return ["the cells differ (ids or types)"]
+    found = []
+    for a, b in zip(theirs.cells, ours.cells):
+        if a.source != b.source:
+            found.append(f"cell {a.id}: source\n  nbgrader: {a.source[-120:]!r}\n  ours:     {b.source[-120:]!r}")
+        meta = {k: v for k, v in a.metadata.get("nbgrader", {}).items() if k not in ("checksum", "cell_type")}
+        if meta != dict(b.metadata.get("nbgrader", {})):
+            found.append(f"cell {a.id}: nbgrader metadata {meta} != ours {dict(b.metadata.get('nbgrader', {}))}")
+        for key in ("editable", "deletable"):
+            if a.metadata.get(key, True) != b.metadata.get(key, True):
+                found.append(f"cell {a.id}: {key} {a.metadata.get(key, True)} != ours {b.metadata.get(key, True)}")
+        if a.cell_type == "code" and (a.outputs or a.execution_count is not None):
+            found.append(f"cell {a.id}: nbgrader left outputs")
+        if b.cell_type == "code" and (b.outputs or b.execution_count is not None):
+            found.append(f"cell {b.id}: ours has outputs")
+    return found
+
+
+@pytest.mark.parametrize("solution_path, student_path", PAIRS)
+def test_nbgrader_validates_the_student_notebook(solution_path, student_path):
+    """nbgrader's CheckCellMetadata (its schema-3 validator, the check of generate_assignment and autograde)
+    accepts the student notebook, and finds the exercise, check and answer cells our build marked."""
+    _nbgrader()
+    from nbgrader import utils
+    from nbgrader.preprocessors import CheckCellMetadata
+
+    student = _student(student_path)
+    CheckCellMetadata().preprocess(copy.deepcopy(student), {})  # raises nbgrader's ValidationError
+    roles = bn.cell_roles(_read(solution_path), solution_path.stem)
+    for i, cell in enumerate(student.cells):
+        role = roles.get(i)
+        expected = {None: (False, False, False), "solution": (True, False, False), "answer": (True, True, False),
+                    "check": (False, True, True)}[role.kind if role else None]
+        assert (utils.is_solution(cell), utils.is_grade(cell), utils.is_locked(cell)) == expected, cell.id
+
+
+@pytest.mark.parametrize("solution_path, student_path", PAIRS)
+def test_nbgrader_generate_assignment_makes_the_same_student_notebook(solution_path, student_path):
+    """nbgrader's generate_assignment preprocessors, run on the annotated solutions notebook, give our student
+    notebook: the same cells, sources (stubs, hidden tests removed), nbgrader metadata and locks.
+
+    Run in this process, in nbgrader's own order, without a course directory: all of them except SaveCells,
+    which records the source cells in nbgrader's database (the end-to-end test below does that).
+    """
+    _nbgrader()
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.preprocessors import SaveCells
+
+    nb, resources = _annotated(solution_path), {"metadata": {"path": str(solution_path.parent)}}
+    for preprocessor in GenerateAssignment.class_traits()["preprocessors"].default():
+        if preprocessor is not SaveCells:
+            nb, resources = preprocessor().preprocess(nb, resources)
+    differences = _differences_from_nbgrader(nb, _student(student_path))
+    assert not differences, f"{student_path.name}: nbgrader builds another student notebook:\n" + "\n".join(differences)
+
+
+def _nbgrader_command(course: Path, *args: str) -> str:
+    """Run the `nbgrader` command line in the course directory `course`; return its log."""
+    env = {**os.environ, "HOME": str(course / "home"), "JUPYTER_CONFIG_DIR": str(course / "home" / "jupyter")}
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def test_nbgrader_releases_collects_and_autogrades_the_fixture(tmp_path):
+    """nbgrader's command line, end to end, on the fixture (it runs in a second; the course's notebooks take minutes).
+
+    `nbgrader generate_assignment` on the annotated solutions writes the same student notebook as our build;
+    `nbgrader autograde` then grades our student notebook as handed in: as shipped it scores 0, with the
+    solutions filled in it gets every automatic point, and the markdown answer waits for a manual grade.
+    """
+    _nbgrader()
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n")
+    (course / "source" / "ps1" / FIXTURE.name).write_bytes(bn.notebook_bytes(_annotated(FIXTURE)))
+    _nbgrader_command(course, "generate_assignment", "ps1")
+    released = _read(course / "release" / "ps1" / FIXTURE.name)
+    assert not _differences_from_nbgrader(released, _student(FIXTURE_DST / FIXTURE.name))
+
+    shipped, solution = _student(FIXTURE_DST / FIXTURE.name), _read(FIXTURE)
+    solved = copy.deepcopy(shipped)
+    for cell, original in zip(solved.cells, solution.cells):
+        if any(r.kind == "solution" for r in bn.parse_regions(original.source)[1]):
+            cell.source = bn.fill_in(cell.source, original.source, cell.cell_type)
+    for student, nb in (("shipped", shipped), ("solved", solved)):
+        (course / "submitted" / student / "ps1").mkdir(parents=True)
+        nbformat.write(nb, str(course / "submitted" / student / "ps1" / FIXTURE.name))
+    log = _nbgrader_command(course, "autograde", "ps1")
+
+    # nbgrader matched every graded cell by grade_id, and changed none but the one whose hidden test it put back
+    assert "does not exist in the database" not in log, log
+    changed = re.findall(r"Attribute '(\w+)' for cell (\S+) has changed", log)
+    assert set(changed) <= {("checksum", "99-check_counter")}, changed  # nbgrader's own release warns the same
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        grades = {student: {g.name: (g.score, g.max_score, g.needs_manual_grade)
+                            for g in gradebook.find_submission_notebook(FIXTURE.stem, "ps1", student).grades}
+                  for student in ("shipped", "solved")}
+    assert grades["solved"] == {"99-check_square": (1, 1, False), "99-check_counter": (2, 2, False),
+                                "99-question": (0, 1, True)}, grades
+    assert grades["shipped"] == {"99-check_square": (0, 1, False), "99-check_counter": (0, 2, False),
+                                 "99-question": (0, 1, False)}, grades  # an untouched answer scores 0 at once
 
 
 # --------------------------------------------------------------------------- nbval settings

@@ -13,10 +13,13 @@ For every solutions/NN_name.ipynb this writes notebooks/NN_name.ipynb, following
 * blocks between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` are removed;
 * outputs and execution counts are cleared, cell ids are kept, and notebook/cell metadata is
   reduced to what matters (kernelspec, tags, nbgrader, editable, deletable, jupyter);
-* nbgrader metadata is added: exercise cells (those with a solution block) get
-  `solution: true`; the check cell that follows each code exercise (a code cell calling
-  `checks.check_<name>(...)`) gets `grade: true, locked: true, points` (1, or `# points: N`
-  written in the cell) and is made read-only (`editable: false, deletable: false`).
+* nbgrader metadata is added, as nbgrader's own `generate_assignment` would (tests/test_build.py
+  compares the two): a code exercise cell (one with a solution block) gets `solution: true`; the
+  check cell that follows it (a code cell calling `checks.check_<name>(...)`) gets `grade: true,
+  locked: true, points` (1, or `# points: N` written in the cell); a markdown cell with an answer
+  block is a manually graded answer, `solution: true, grade: true, points: 1`. Like nbgrader's
+  LockCells, check cells are made read-only (`editable: false, deletable: false`) and exercise and
+  answer cells undeletable (`deletable: false`).
 
 grade_ids are `<NN>-<name>`: the function or class that holds the solution block
 (`02-softmax`), or the check called (`02-check_softmax`); a markdown answer uses its cell id.
@@ -59,6 +62,7 @@ _NBVAL_RAISES = re.compile(r"^\s*#\s*NBVAL_RAISES_EXCEPTION\s*$", re.MULTILINE)
 KEEP_CELL_METADATA = ("tags", "nbgrader", "editable", "deletable", "jupyter")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 NBGRADER_SCHEMA = 3
+ANSWER_POINTS = 1  # points of a markdown answer (nbgrader grades it by hand)
 
 
 class BuildError(ValueError):
@@ -172,7 +176,7 @@ def fill_in(student_source: str, solution_source: str, cell_type: str = "code") 
 
 @dataclass
 class Role:
-    kind: str  # "solution" or "check"
+    kind: str  # "solution" (code exercise), "answer" (markdown, graded by hand) or "check"
     grade_id: str
     points: float | int = 0
 
@@ -223,8 +227,8 @@ def cell_roles(nb: nbformat.NotebookNode, stem: str) -> dict[int, Role]:
         if not solutions:
             continue
         stored = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "markdown":
-            roles[i] = Role("solution", stored or f"{prefix}-{cell.get('id', i)}")
+        if cell.cell_type == "markdown":  # nbgrader: a markdown solution cell must be a (manual) grade cell
+            roles[i] = Role("answer", stored or f"{prefix}-{cell.get('id', i)}", ANSWER_POINTS)
             continue
         name = _defined_name(cell.source, solutions[0].begin_line)
         roles[i] = Role("solution", stored or f"{prefix}-{name or cell.get('id', i)}")
@@ -262,11 +266,20 @@ def cell_roles(nb: nbformat.NotebookNode, stem: str) -> dict[int, Role]:
 
 
 def nbgrader_metadata(role: Role) -> dict:
+    """nbgrader's cell metadata (schema 3) for a cell of this role."""
     if role.kind == "solution":
         return {"grade": False, "grade_id": role.grade_id, "locked": False, "schema_version": NBGRADER_SCHEMA,
                 "solution": True, "task": False}
+    if role.kind == "answer":
+        return {"grade": True, "grade_id": role.grade_id, "locked": False, "points": role.points,
+                "schema_version": NBGRADER_SCHEMA, "solution": True, "task": False}
     return {"grade": True, "grade_id": role.grade_id, "locked": True, "points": role.points,
             "schema_version": NBGRADER_SCHEMA, "solution": False, "task": False}
+
+
+def lock_metadata(role: Role) -> dict:
+    """What nbgrader's LockCells sets: check cells read-only, exercise and answer cells undeletable."""
+    return {"editable": False, "deletable": False} if role.kind == "check" else {"deletable": False}
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -299,9 +312,7 @@ def make_student(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
         role = roles.get(i)
         if role is not None:
             meta["nbgrader"] = nbgrader_metadata(role)
-            if role.kind == "check":
-                meta["editable"] = False
-                meta["deletable"] = False
+            meta.update(lock_metadata(role))
         cell.metadata = nbformat.from_dict(meta)
         if cell.cell_type == "code":
             cell.outputs = []

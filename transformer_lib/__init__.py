@@ -7,6 +7,9 @@ Modules, in the order the course teaches them: ``tasks`` (synthetic data), ``rnn
 and ``translate``; then ``gpt``; plus ``device``, ``utils`` (the notebook helpers), ``viz`` (the example
 sentence, heat maps) and the ``checks`` package. No module imports a later one.
 
+``__version__`` is the library's version (as in pyproject.toml). The first cell of each notebook calls
+``require_version("MAJOR.MINOR")`` with the version it was written for, which warns if another is installed.
+
 Shape legend (batch first everywhere):
 
     B        batch size
@@ -29,7 +32,7 @@ Example:
 """
 
 from .device import describe_device, get_device
-from .utils import interactive_plot, set_seed, show_source
+from .utils import interactive_plot, require_version, set_seed, show_source
 
-__all__ = ["get_device", "describe_device", "show_source", "set_seed", "interactive_plot"]
-__version__ = "0.1.0"
+__all__ = ["get_device", "describe_device", "show_source", "set_seed", "interactive_plot", "require_version"]
+__version__ = "0.1.0"  # the same as pyproject.toml's; notebooks call require_version("0.1") (major.minor)

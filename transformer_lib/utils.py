@@ -1,4 +1,5 @@
-"""Notebook helpers: ``show_source`` (read the library's code), ``set_seed``, ``interactive_plot``.
+"""Notebook helpers: ``show_source`` (read the library's code), ``set_seed``, ``interactive_plot``, and
+``require_version`` (the first cell of every notebook: warn when the library is not the one it was written for).
 
 Input validation lives in the private module ``transformer_lib._validation``.
 """
@@ -7,11 +8,15 @@ from __future__ import annotations
 
 import inspect
 import random
+import re
+import warnings
 from typing import Any, Callable
 
 import torch
 
-__all__ = ["show_source", "set_seed", "interactive_plot"]
+__all__ = ["show_source", "set_seed", "interactive_plot", "require_version"]
+
+_RELEASE = re.compile(r"(\d+)\.(\d+)(?:\.\d+)?")  # major.minor[.patch], as in pyproject.toml
 
 
 def show_source(obj: Any):
@@ -115,3 +120,43 @@ def interactive_plot(draw: Callable[..., Any], **controls: Any) -> None:
         widget.observe(lambda _change: handle.update(render()), names="value")
         widget.continuous_update = False  # redraw when the slider is released, not at every pixel
     display(ipywidgets.VBox(list(controls.values())))
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    """``"0.1.0"`` -> ``(0, 1)``; also reads ``"0.2.0.dev1"`` or ``"1.0rc1"``; ``None`` if it is no version."""
+    m = _RELEASE.match(version)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def require_version(written_for: str) -> None:
+    """Warn when the installed ``transformer_lib`` is not the version a notebook was written for.
+
+    The first cell of every course notebook calls it with the library version the notebook was written
+    and tested with. Only major.minor is compared (``"0.1"`` matches 0.1.0 and 0.1.7): a patch release
+    changes no name and no result a notebook shows. A mismatch is a ``UserWarning`` of one line, not an
+    error: most cells may still run, but some can fail or print other numbers than the text says.
+
+    Args:
+        written_for: ``"MAJOR.MINOR"`` (or ``"MAJOR.MINOR.PATCH"``), e.g. ``"0.1"``.
+
+    Raises:
+        TypeError: ``written_for`` is not a str.
+        ValueError: ``written_for`` is not a version such as ``"0.1"``.
+
+    Example:
+        >>> import transformer_lib
+        >>> require_version(transformer_lib.__version__)  # the installed version: silent
+    """
+    if not isinstance(written_for, str):
+        raise TypeError(f"written_for must be a version string such as '0.1'; got {type(written_for).__name__}")
+    wanted = _major_minor(written_for.strip()) if _RELEASE.fullmatch(written_for.strip()) else None
+    if wanted is None:
+        raise ValueError(f"written_for must be a version such as '0.1' or '0.1.0'; got {written_for!r}")
+    from . import __version__ as installed  # at call time: the package has finished importing
+
+    if _major_minor(installed) != wanted:
+        warnings.warn(
+            f"this notebook was written for transformer_lib {wanted[0]}.{wanted[1]}, but {installed} is installed: "
+            "use the notebooks that come with your library, or run `pip install -e .` in the course folder "
+            "this notebook comes from, then restart the kernel",
+            UserWarning, stacklevel=2)
