@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -214,7 +215,7 @@ def save_checkpoint(trainer: Trainer, path: str | Path) -> Path:
              "batch_in_epoch": trainer.batch_in_epoch, "seconds": trainer.seconds, "history": trainer.history,
              "tokenizer": trainer.tokenizer.tokenizer.to_str(), "rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # its own name: two runs never write one file
     torch.save(state, tmp)
     tmp.replace(path)  # never a half-written checkpoint
     return path
