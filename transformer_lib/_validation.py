@@ -20,15 +20,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-__all__ = [
-    "door",
-    "check_tensor",
-    "check_dim",
-    "check_positive_int",
-    "check_probability",
-    "check_token_ids",
-    "validate_mask",
-]
+__all__ = ["door", "check_tensor", "check_dim", "check_positive_int", "check_probability", "check_token_ids",
+           "check_device", "check_bool", "validate_mask"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = threading.local()  # _state.depth > 0 while a door's function runs (per thread)
@@ -203,30 +196,67 @@ def check_token_ids(tokens: Any, name: str, shape_desc: str, vocab_size: int) ->
     return tokens
 
 
+def check_device(device: torch.device, where: str, **tensors: torch.Tensor | None) -> None:
+    """Check that each tensor (``None`` skipped) is on ``device``, the device of ``where`` (``"q"``, ``"the model"``).
+
+    Example:
+        >>> check_device(torch.device("cpu"), "the model's parameters", src=torch.zeros(2), src_mask=None)
+    """
+    for name, x in tensors.items():
+        if x is not None and x.device != device:
+            raise ValueError(f"{name} is on device {x.device} but {where} on device {device}: move one of them, "
+                             f"e.g. {name}.to({str(device)!r})")
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Check that ``value`` is ``True`` or ``False`` (a string such as ``"no"`` would be truthy).
+
+    Example:
+        >>> check_bool(False, "norm_first")
+        False
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+    return value
+
+
 def validate_mask(
     mask: Any,
     shape: Sequence[int],
     *,
     name: str = "mask",
     dims: str = "(B, H, T_q, T_k)",
+    per_sequence: bool = False,
 ) -> torch.Tensor | None:
     """Check an attention mask against the library's one convention.
 
-    The convention: a **bool** tensor, ``True`` = this query may attend to this key,
-    broadcastable to the attention scores' shape ``(B, H, T_q, T_k)`` (or ``(..., T_q, T_k)``).
+    The convention: a **bool** tensor, ``True`` = this query may attend to this key, broadcastable to the
+    attention scores' shape ``(B, H, T_q, T_k)`` (or ``(..., T_q, T_k)``), with **1, 2 or all the dims** of
+    the scores. Broadcasting aligns the last dims, so a 2-D mask is always ``(T_q, T_k)`` and a 1-D mask
+    ``(T_k,)``: one mask shared by every sequence and head (``causal_mask(T)``). A mask that differs per
+    sequence (padding) has all the dims, e.g. ``(B, 1, 1, T_k)`` from ``padding_mask``. Rejected:
+
+    - a mask with more than 2 dims but fewer than the scores: a 3-D ``(B, T_q, T_k)`` mask would be read
+      as ``(H, T_q, T_k)``, and silently applied to the wrong sequences when ``B == H``;
+    - with ``per_sequence=True`` (the arguments that are padding masks by definition, ``src_mask``), any
+      mask with fewer dims than the scores: a ``(B, S)`` padding mask would be read as ``(T, S)`` and
+      applied to the wrong sequences when ``B == T``, so ``src_mask`` must be 4-D;
+    - a 2-D ``(B, T_k)`` mask where it does not broadcast (``B != T_q``): the message says how to add
+      the axes. Where ``B == T_q`` no shape can tell it from a ``(T_q, T_k)`` mask: it is read as one.
 
     Args:
         mask: the mask to check, or ``None`` (no masking; returned as is).
         shape: the shape of the scores the mask will be applied to, e.g. ``(2, 4, 5, 7)``.
         name: the argument's name in the message.
         dims: the symbolic shape in the message.
+        per_sequence: the argument is a padding (per-sequence) mask: it must have all the dims of ``shape``.
 
     Returns:
         ``mask`` unchanged (or ``None``).
 
     Raises:
         TypeError: mask is not a bool tensor (e.g. an additive 0/-inf float mask).
-        ValueError: mask is not broadcastable to ``shape``.
+        ValueError: mask is not broadcastable to ``shape``, or has a number of dims that could be misread.
 
     Example:
         >>> validate_mask(torch.ones(5, 7, dtype=torch.bool), (2, 4, 5, 7)).shape
@@ -240,14 +270,29 @@ def validate_mask(
     if mask.dtype != torch.bool:
         if mask.is_floating_point():
             hint = f" If you built an additive 0/-inf mask, use `{name} = additive_mask == 0`."
-            if mask.numel() and bool((mask >= 0).all()):  # no -inf: maybe a 0/1 mask
+            if mask.numel() and mask.device.type == "cpu" and bool((mask >= 0).all()):  # no -inf: a 0/1 mask?
                 hint += f" If it is a 0/1 mask (1 = may attend), use `{name}.bool()`."
         else:
             hint = f" If you built a 0/1 mask, use `{name}.bool()`."
         raise TypeError(f"{name} must be {expect}; got dtype {mask.dtype}.{hint}")
-    ok = mask.ndim <= len(shape) and all(
-        m in (1, s) for m, s in zip(reversed(mask.shape), reversed(tuple(shape)))
-    )
-    if not ok:
-        raise ValueError(f"{name} must be {expect}; got shape {_shape(mask.shape)}")
+    n, full, got = mask.ndim, len(shape), _shape(mask.shape)
+    symbols = dims.strip("()").split(", ")  # ["B", "H", "T_q", "T_k"]; "(..., T_q, T_k)": the dims' numbers
+    symbols = symbols if len(symbols) == full and "..." not in symbols else [
+        f"dim {i}" for i in range(full - 2)] + symbols[-2:]
+    batch, keys = "B" if symbols[0] == "dim 0" else symbols[0], symbols[-1]
+    pad_hint = (f" A per-sequence ({batch}, {keys}) padding mask needs its axes: {name}[:, {'None, ' * (full - 2)}:], "
+                f"shape ({batch}, {', '.join(['1'] * (full - 2))}, {keys}), as padding_mask returns.")
+    read = f"with {n} dims it would be read as ({', '.join(symbols[full - n:])})" if 0 < n < full else ""
+    if per_sequence and n != full:
+        raise ValueError(f"{name} must have all {full} dims of {dims} = {_shape(shape)} (a per-sequence mask); "
+                         f"got shape {got}" + (f": {read}, one mask for every sequence." if read else ".")
+                         + (pad_hint if n == 2 else ""))
+    if n > full or not all(m in (1, s) for m, s in zip(reversed(mask.shape), reversed(tuple(shape)))):
+        looks_padded = n == 2 and full > 2 and mask.shape[0] == shape[0] != 1
+        raise ValueError(f"{name} must be {expect}; got shape {got}" + (f" ({read})" if 2 < n < full else "")
+                         + "." + (pad_hint if looks_padded else ""))
+    if 2 < n < full:
+        raise ValueError(f"{name} must have 1 dim ({keys},) or 2 dims ({symbols[-2]}, {keys}), shared by every "
+                         f"sequence, or all {full} dims {dims}; got shape {got}: {read}. Add the missing axes, "
+                         f"e.g. {name}[:, None] for ({batch}, 1, ...)")
     return mask

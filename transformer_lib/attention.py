@@ -3,7 +3,8 @@
     Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V
 
 Mask convention (the only one in this library): a **bool** tensor, ``True`` = this query may
-attend to this key, broadcastable to the scores' shape ``(..., T_q, T_k)``. Disallowed scores are
+attend to this key, broadcastable to the scores' shape ``(..., T_q, T_k)``, with 1, 2 or all their dims
+(a 2-D mask is ``(T_q, T_k)``; see :func:`~transformer_lib.masks.validate_mask`). Disallowed scores are
 filled with ``-inf`` before the softmax, so they get exactly zero weight.
 
 Fully masked query rows (no key allowed): the softmax of a row of ``-inf`` is ``0/0 = NaN``, which
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import _shape, check_positive_int, check_probability, check_tensor, door, validate_mask
+from ._validation import (_shape, check_device, check_positive_int, check_probability, check_tensor, door,
+                          validate_mask)
 
 __all__ = ["scaled_dot_product_attention", "dot_product_attention", "SelfAttention"]
 
@@ -51,6 +53,7 @@ def _check_attention_args(q, k, v, mask=None, dropout_p=0.0, scale=None) -> None
             f"got q {_shape(q.shape)} and k {_shape(k.shape)}"
         ) from None
     validate_mask(mask, (*lead, q.shape[-2], k.shape[-2]), dims="(..., T_q, T_k)")
+    check_device(q.device, "q", k=k, v=v, mask=mask)
     check_probability(dropout_p, "dropout_p")
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise TypeError(f"scale must be a float (or None for 1/sqrt(d_k)); got {type(scale).__name__} {scale!r}")
@@ -144,7 +147,9 @@ def _check_self_attention_args(module: "SelfAttention", x, mask=None) -> None:
         raise ValueError(
             f"x must have shape (..., T, d_model) with d_model = {module.W_q.shape[0]}; got shape {_shape(x.shape)}"
         )
+    check_device(module.W_q.device, "the module's parameters", x=x)
     validate_mask(mask, (*x.shape[:-1], x.shape[-2]), dims="(..., T, T)")
+    check_device(x.device, "x", mask=mask)
 
 
 class SelfAttention(nn.Module):

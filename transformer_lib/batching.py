@@ -33,6 +33,12 @@ def length_batches(lengths: Sequence[int], max_tokens: int, *, seed: int, epoch:
     gives the same batches.
     """
     check_positive_int(max_tokens, "max_tokens")
+    if isinstance(lengths, str) or not isinstance(lengths, Sequence) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in lengths):
+        raise ValueError(f"lengths must be a list of positive ints (ids per example); got {str(lengths)[:60]}")
+    for value, name in ((seed, "seed"), (epoch, "epoch")):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
     rng = random.Random(seed * 100_003 + epoch)
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -54,5 +60,11 @@ def length_batches(lengths: Sequence[int], max_tokens: int, *, seed: int, epoch:
 
 def collate(src_rows: Sequence[list[int]], tgt_rows: Sequence[list[int]], pad_id: int):
     """Pad id lists to ``src (B, S)``, ``tgt_in (B, T)`` (BOS ...) and ``tgt_out (B, T)`` (... EOS)."""
+    if len(src_rows) != len(tgt_rows) or not src_rows:
+        raise ValueError(f"src_rows and tgt_rows must hold the same number (>= 1) of rows; got {len(src_rows)} "
+                         f"and {len(tgt_rows)}")
+    if min(map(len, tgt_rows)) < 2 or min(map(len, src_rows)) < 1:
+        raise ValueError("each target row needs at least 2 ids (<bos> ... <eos>: the decoder reads one, predicts the "
+                         "next) and each source row at least 1")
     tgt = pad_rows(tgt_rows, pad_id)  # (B, T + 1)
     return pad_rows(src_rows, pad_id), tgt[:, :-1], tgt[:, 1:]  # teacher forcing: predict token t+1 from tokens <= t

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validation import _shape, check_device, check_dim, check_tensor, check_token_ids, door, validate_mask
 from .layers import DecoderLayer
 from .model import Transformer
 from .multihead import MultiHeadAttention, merge_heads, split_heads
@@ -44,6 +45,33 @@ def _attend(mha: MultiHeadAttention, query: torch.Tensor, k: torch.Tensor, v: to
     return mha.out_proj(merge_heads(out))  # (N, 1, d_model)
 
 
+def _check_init_args(state: "IncrementalDecoder", model: Transformer, memory: torch.Tensor,
+                     src_mask: torch.Tensor | None = None) -> None:
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
+    check_tensor(memory, "memory", "(N, S, d_model)", ndim=3, kind="float")
+    check_dim(memory, "memory", "(N, S, d_model)", -1, model.config.d_model, "d_model")
+    N, S, _ = memory.shape
+    validate_mask(src_mask, (N, model.config.n_heads, 1, S), name="src_mask", dims="(N, H, 1, S)", per_sequence=True)
+    check_device(model.src_embed.weight.device, "the model's parameters", memory=memory, src_mask=src_mask)
+
+
+def _check_step_args(state: "IncrementalDecoder", ids: torch.Tensor) -> None:
+    check_tensor(ids, "ids", "(N,)", ndim=1)
+    check_token_ids(ids[None], "ids", "(N,)", state.model.config.tgt_vocab_size)  # dtype long, ids in range
+    check_dim(ids, "ids", "(N,)", 0, state.keys[0].shape[0], "N (the rows of memory)")
+    check_device(state.keys[0].device, "the cache", ids=ids)
+
+
+def _check_reorder_args(state: "IncrementalDecoder", index: torch.Tensor) -> None:
+    N = state.keys[0].shape[0]
+    check_tensor(index, "index", "(N,)", ndim=1, kind="int")
+    check_device(state.keys[0].device, "the cache", index=index)
+    if index.numel() and index.device.type == "cpu" and not 0 <= int(index.min()) <= int(index.max()) < N:
+        raise ValueError(f"index must hold rows of the cache, in [0, N = {N}); got min {int(index.min())}, "
+                         f"max {int(index.max())} (shape {_shape(index.shape)})")
+
+
 class IncrementalDecoder:
     """Decoder state of a :class:`~transformer_lib.model.Transformer` for one token at a time.
 
@@ -52,7 +80,7 @@ class IncrementalDecoder:
         memory: the encoder output. src_mask: its padding mask (``None`` = no masking).
 
     Shape:
-        - memory: ``(N, S, d_model)``, src_mask: broadcastable to ``(N, H, 1, S)``, e.g. ``(N, 1, 1, S)``
+        - memory: ``(N, S, d_model)``, src_mask: 4-D, broadcastable to ``(N, H, 1, S)``, e.g. ``(N, 1, 1, S)``
         - :meth:`step`: token ids ``(N,)`` -> logits ``(N, tgt_vocab_size)`` of the next token
 
     Example:
@@ -68,6 +96,7 @@ class IncrementalDecoder:
         True
     """
 
+    @door(_check_init_args)
     def __init__(self, model: Transformer, memory: torch.Tensor, src_mask: torch.Tensor | None = None) -> None:
         self.model, self.src_mask, self.t = model, src_mask, 0
         # Cross-attention: the encoder output does not change, so its keys and values are computed once.
@@ -103,6 +132,7 @@ class IncrementalDecoder:
             x = layer.norm3(x + layer.feed_forward(x))
         return x  # (N, 1, d_model)
 
+    @door(_check_step_args)
     @torch.no_grad()
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         """Feed the token at position ``t`` (one per row); return the logits of the token at ``t + 1``.
@@ -120,6 +150,7 @@ class IncrementalDecoder:
         x = self.model.decoder_norm(x)  # (N, 1, d_model)
         return self.model.output_proj(x)[:, 0]  # (N, tgt_vocab_size)
 
+    @door(_check_reorder_args)
     def reorder(self, index: torch.Tensor) -> None:
         """Keep row ``index[n]`` as the new row ``n`` of every cached tensor (beam search's reordering).
 

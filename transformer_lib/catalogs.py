@@ -107,6 +107,9 @@ def catalog_pairs(catalog: polib.POFile | polib.MOFile, *, min_words: int = 2,
         >>> catalog_pairs(po)
         [('Print the page', 'Imprimer la page')]
     """
+    if not isinstance(catalog, (polib.POFile, polib.MOFile)):
+        raise TypeError(f"catalog must be a parsed catalog (polib.pofile(...) or polib.mofile(...)); got "
+                        f"{type(catalog).__name__} (for a path use read_catalog)")
     pairs = []
     for entry in catalog:
         if (not entry.msgid or not entry.msgstr or entry.msgid_plural or entry.obsolete

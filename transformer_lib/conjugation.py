@@ -122,6 +122,8 @@ def conjugate(verb: str, person: int, tense: str, *, gender: str = "m", object_a
     with a direct object placed before it, given as ``object_agreement=(gender, plural)``
     (``la voiture qu'elle a achetée``). Reflexive verbs (``se_reposer``) are left to the caller.
     """
+    if isinstance(person, bool) or person not in range(6):
+        raise ValueError(f"person must be an int 0..5 (0 je, 1 tu, 2 il/elle, 3 nous, 4 vous, 5 ils); got {person!r}")
     plural = person >= 3
     if tense == "present":
         return [_irregular()[verb][0][person] if verb in _irregular() else _present_regular(verb, person)]
@@ -178,6 +180,8 @@ def verb_group(verb: Verb, subject, tense: str, negative: bool = False, *, adver
     Returns:
         ``(english words, french words)``; with ``ask``, ``((aux, rest), french words)``.
     """
+    if tense not in ("present", "past", "future", "going", *MODALS):
+        raise ValueError(f"tense must be present, past, future, going, want, can or must; got {tense!r}")
     person, third = subject.person, subject.person == 2
     base = verb.en.replace("_", " ")
     fr_verb = verb.fr.replace("se_", "")

@@ -206,6 +206,9 @@ def split_pairs(pairs: Sequence[Pair], *, valid: float = 0.1, test: float = 0.1,
         raise ValueError(f"valid + test must be < 1 (train needs the rest); got {valid} + {test}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int; got {type(seed).__name__} {seed!r}")
+    for i, pair in enumerate(pairs):  # one str would unpack into two characters
+        if isinstance(pair, str) or not (isinstance(pair, Sequence) and len(pair) == 2):
+            raise TypeError(f"pairs[{i}] must be an (english, french) pair; got {pair!r:.60}")
     unique = list(dict.fromkeys((str(s), str(t)) for s, t in pairs))
     sources = sorted({s for s, _ in unique})
     random.Random(seed).shuffle(sources)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ._validation import _shape, check_positive_int, check_token_ids, door
+from ._validation import _shape, check_device, check_positive_int, check_token_ids, door
 from .cache import IncrementalDecoder, uses_library_decode
 from .masks import causal_mask
 from .model import Transformer
@@ -48,6 +48,9 @@ def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_
         raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
     c = model.config
     check_token_ids(src, "src", "(B, S)", c.src_vocab_size)
+    if 0 in src.shape:  # nothing to translate: the tokenizer's rows hold <bos> and <eos>
+        raise ValueError(f"src must hold at least one sequence of at least one token; got shape {_shape(src.shape)}")
+    check_device(model.src_embed.weight.device, "the model's parameters", src=src)
     if src.shape[1] > c.max_len:  # the encoder would run out of positional-encoding rows
         raise ValueError(
             f"src is longer than config.max_len = {c.max_len}: got shape {_shape(src.shape)}, {src.shape[1]} tokens "

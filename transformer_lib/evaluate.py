@@ -24,6 +24,8 @@ __all__ = ["evaluate", "main"]
 
 def evaluate(model, tokenizer, pairs, *, beam_size: int = 4, batch_size: int = 64):
     """``(hypotheses, BLEU score object, sacreBLEU signature)`` of ``model`` on ``(english, french)`` pairs."""
+    if isinstance(pairs, str) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise TypeError(f"pairs must be a list of (english, french) pairs of str; got {str(pairs)[:60]}")
     hypotheses = translate(model, tokenizer, [en for en, _ in pairs], beam_size=beam_size, batch_size=batch_size)
     metric = sacrebleu.BLEU()
     score = metric.corpus_score(hypotheses, [[fr for _, fr in pairs]])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validation import check_positive_int, check_tensor, check_token_ids, door
+from ._validation import check_device, check_positive_int, check_probability, check_tensor, check_token_ids, door
 from .data import DATA_DIR, verify_sha256
 from .layers import LAYER_NORM_EPS, EncoderLayer
 from .masks import causal_mask
@@ -56,6 +56,8 @@ class CharVocab:
     """
 
     def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str (the characters of the vocabulary); got {type(text).__name__}")
         self.chars = sorted(set(text))
         self.index = {c: i for i, c in enumerate(self.chars)}
 
@@ -64,17 +66,30 @@ class CharVocab:
 
     def encode(self, text: str) -> torch.Tensor:
         """``str`` of length T -> ids ``(T,)`` long."""
+        unknown = sorted(set(text) - set(self.index)) if isinstance(text, str) else None
+        if unknown is None or unknown:
+            got = f"the characters {''.join(unknown)!r}, not in the vocabulary" if unknown else type(text).__name__
+            raise ValueError(f"text must be a str of the vocabulary's {len(self)} characters; got {got}")
         return torch.tensor([self.index[c] for c in text], dtype=torch.long)  # (T,)
 
     def decode(self, ids) -> str:
         """ids (a 1-D tensor or list) -> ``str``."""
-        return "".join(self.chars[int(i)] for i in ids)
+        try:
+            t = None if isinstance(ids, str) else torch.as_tensor(ids)  # (T,)
+        except (TypeError, ValueError, RuntimeError):  # not numbers
+            t = None
+        if t is None or t.ndim != 1 or t.numel() and (t.is_floating_point() or not 0 <= t.min() <= t.max() < len(self)):
+            raise ValueError(f"ids must be a 1-D tensor or list of ints in [0, {len(self)}); got {str(ids)[:60]}")
+        return "".join(self.chars[i] for i in t.tolist())
 
 
 def _check_lm_args(model: "DecoderOnlyLM", ids: torch.Tensor) -> None:
     check_token_ids(ids, "ids", "(B, T)", model.vocab_size)
     if ids.shape[1] > model.max_len:
         raise ValueError(f"ids is longer than max_len = {model.max_len}; got length {ids.shape[1]}")
+    if ids.shape[1] == 0:
+        raise ValueError(f"ids must hold at least one token per sequence; got shape {tuple(ids.shape)}")
+    check_device(model.tok_embed.weight.device, "the model's parameters", ids=ids)
 
 
 class DecoderOnlyLM(nn.Module):
@@ -109,7 +124,7 @@ class DecoderOnlyLM(nn.Module):
                                                                                                           "max_len")
         self.tok_embed = nn.Embedding(vocab_size, d_model)
         self.pos_embed = nn.Embedding(max_len, d_model)  # learned positions, as in GPT
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_probability(dropout, "dropout"))  # norm_first: checked by EncoderLayer
         self.layers = nn.ModuleList([EncoderLayer(d_model, n_heads, d_ff, dropout, norm_first)
                                      for _ in range(check_positive_int(n_layers, "n_layers"))])
         self.final_norm = nn.LayerNorm(d_model, eps=LAYER_NORM_EPS) if norm_first else nn.Identity()
@@ -130,8 +145,17 @@ class DecoderOnlyLM(nn.Module):
 
 
 def _check_sample_args(model, prompt, n_new, temperature=1.0, generator=None) -> None:
+    if not isinstance(model, nn.Module) or not isinstance(getattr(model, "max_len", None), int):
+        raise TypeError(f"model must be a language model (an nn.Module with an int max_len), e.g. a DecoderOnlyLM; "
+                        f"got {type(model).__name__}")
     check_token_ids(prompt, "prompt", "(B, T)", getattr(model, "vocab_size", 2**62))
+    if prompt.shape[1] == 0:
+        raise ValueError(f"prompt must hold at least one token per sequence; got shape {tuple(prompt.shape)}")
+    weight = next(model.parameters(), None)
+    check_device(prompt.device if weight is None else weight.device, "the model's parameters", prompt=prompt)
     check_positive_int(n_new, "n_new")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
         raise ValueError(f"temperature must be a float >= 0 (0 = greedy); got {temperature!r}")
 
@@ -177,6 +201,9 @@ def _check_rotary_args(x: torch.Tensor, positions: torch.Tensor, base: float = 1
     if not isinstance(positions, torch.Tensor) or positions.shape != x.shape[-2:-1]:
         raise ValueError(f"positions must be a tensor of shape (T,) = ({x.shape[-2]},); got "
                          f"{tuple(positions.shape) if isinstance(positions, torch.Tensor) else type(positions).__name__}")
+    check_device(x.device, "x", positions=positions)
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 0:
+        raise ValueError(f"base must be a positive number (10000 in RoPE and in Sec. 3.5); got {base!r}")
 
 
 @door(_check_rotary_args)

@@ -127,10 +127,16 @@ class Lexicon:
         self.cities = [tuple(item) for item in _items(_lex.CITIES)]
 
     def noun(self, en: str) -> Noun:
-        return next(n for nouns in self.nouns.values() for n in nouns if n.en == en)
+        found = [n for nouns in self.nouns.values() for n in nouns if n.en == en]
+        if not found:
+            raise KeyError(f"no noun {en!r} in the lexicon (transformer_lib.lexicon.NOUNS)")
+        return found[0]
 
     def adjective(self, en: str) -> Adjective:
-        return next(a for a in self.adjectives if a.en == en)
+        found = [a for a in self.adjectives if a.en == en]
+        if not found:
+            raise KeyError(f"no adjective {en!r} in the lexicon (transformer_lib.lexicon.ADJECTIVES)")
+        return found[0]
 
 
 @functools.cache
@@ -197,18 +203,27 @@ def noun_phrase(noun: Noun, det: str, *, plural: bool, adjectives=(), count: int
 
 # -- numbers, times, dates -----------------------------------------------------------------------------
 
+def _check_int(value: int, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int in [{low}, {high}]; got {value!r}")
+    return value
+
+
 def number_en(n: int) -> str:
     """English: words up to twelve, digits beyond (``three``, ``71``)."""
+    _check_int(n, "n", 0, 10**6)
     return num2words(n, lang="en") if n <= 12 else str(n)
 
 
 def number_fr(n: int, gender: str = "m") -> str:
     """French number words (``num2words``), ``un -> une`` before a feminine noun (``vingt et une``)."""
-    words = num2words(n, lang="fr")
+    words = num2words(_check_int(n, "n", 0, 10**6), lang="fr")
     return re.sub(r"\bun$", "une", words) if gender == "f" else words
 
 
 def time_en(hour: int, minute: int) -> str:
+    _check_int(hour, "hour", 0, 12)
+    _check_int(minute, "minute", 0, 59)
     return "noon" if (hour, minute) == (12, 0) else ("midnight" if (hour, minute) == (0, 0) else f"{hour}:{minute:02d}")
 
 
@@ -216,6 +231,8 @@ def time_fr(hour: int, minute: int) -> str:
     """French clock time from ``hour`` 1..12 and ``minute`` (a multiple of 5): quarters, halves, ``moins``."""
     def hours(h: int) -> str:
         return "midi" if h == 12 else ("une heure" if h == 1 else f"{number_fr(h, 'f')} heures")
+    _check_int(hour, "hour", 1, 12)
+    _check_int(minute, "minute", 0, 59)
     if minute == 0:
         return hours(hour)
     if minute <= 30:
@@ -225,10 +242,14 @@ def time_fr(hour: int, minute: int) -> str:
 
 
 def date_en(day: int, month: int) -> str:
+    _check_int(day, "day", 1, 31)
+    _check_int(month, "month", 1, 12)
     return f"{MONTHS[month - 1][0]} {day}"
 
 
 def date_fr(day: int, month: int) -> str:
+    _check_int(day, "day", 1, 31)
+    _check_int(month, "month", 1, 12)
     return ("premier" if day == 1 else number_fr(day)) + " " + MONTHS[month - 1][1]
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
+from ._validation import (_shape, check_bool, check_device, check_dim, check_positive_int, check_probability,
+                          check_tensor, door, validate_mask)
 from .multihead import MultiHeadAttention
 
 __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer"]
@@ -28,31 +29,34 @@ __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer"]
 LAYER_NORM_EPS = 1e-5  # torch's default, also used by nn.TransformerEncoderLayer
 
 
-def _check_x(x: torch.Tensor, name: str, d_model: int, dims: str = "(B, T, d_model)") -> None:
+def _check_x(module: nn.Module, x: torch.Tensor, name: str, dims: str = "(B, T, d_model)") -> None:
     check_tensor(x, name, dims, ndim=3, kind="float")
-    check_dim(x, name, dims, -1, d_model, "d_model")
+    check_dim(x, name, dims, -1, module.d_model, "d_model")
+    check_device(next(module.parameters()).device, f"the {type(module).__name__}'s parameters", **{name: x})
 
 
 def _check_ff_args(module: "FeedForward", x: torch.Tensor) -> None:
-    _check_x(x, "x", module.d_model)
+    _check_x(module, x, "x")
 
 
 def _check_encoder_args(module: "EncoderLayer", x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-    _check_x(x, "x", module.d_model, "(B, S, d_model)")
+    _check_x(module, x, "x", "(B, S, d_model)")
     B, S, _ = x.shape
     validate_mask(mask, (B, module.self_attn.n_heads, S, S), dims="(B, H, S, S)")
+    check_device(x.device, "x", mask=mask)
 
 
 def _check_decoder_args(module: "DecoderLayer", x, memory, src_mask=None, tgt_mask=None) -> None:
-    _check_x(x, "x", module.d_model)
-    _check_x(memory, "memory", module.d_model, "(B, S, d_model)")
+    _check_x(module, x, "x")
+    _check_x(module, memory, "memory", "(B, S, d_model)")
     if memory.shape[0] != x.shape[0]:
         raise ValueError(
             f"memory must have shape (B, S, d_model) with B = {x.shape[0]} (as x); got {_shape(memory.shape)}"
         )
     (B, T, _), S, H = x.shape, memory.shape[1], module.self_attn.n_heads
     validate_mask(tgt_mask, (B, H, T, T), name="tgt_mask", dims="(B, H, T, T)")
-    validate_mask(src_mask, (B, H, T, S), name="src_mask", dims="(B, H, T, S)")
+    validate_mask(src_mask, (B, H, T, S), name="src_mask", dims="(B, H, T, S)", per_sequence=True)
+    check_device(x.device, "x", src_mask=src_mask, tgt_mask=tgt_mask)
 
 
 class FeedForward(nn.Module):
@@ -117,7 +121,7 @@ class EncoderLayer(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0, norm_first: bool = False) -> None:
         super().__init__()
-        self.d_model, self.norm_first = d_model, bool(norm_first)
+        self.d_model, self.norm_first = d_model, check_bool(norm_first, "norm_first")
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
         self.feed_forward = FeedForward(d_model, d_ff, dropout=dropout)
         self.norm1 = nn.LayerNorm(d_model, eps=LAYER_NORM_EPS)
@@ -157,7 +161,7 @@ class DecoderLayer(nn.Module):
 
     Shape:
         - x: ``(B, T, d_model)`` (target side), memory: ``(B, S, d_model)`` (encoder output)
-        - src_mask: broadcastable to ``(B, H, T, S)``, e.g. ``padding_mask(src)`` ``(B, 1, 1, S)``
+        - src_mask: 4-D, broadcastable to ``(B, H, T, S)``, e.g. ``padding_mask(src)`` ``(B, 1, 1, S)``
         - tgt_mask: broadcastable to ``(B, H, T, T)``, e.g. ``causal_mask(T)`` (Sec. 3.2.3)
         - output: ``(B, T, d_model)``. In eval mode: ``self_attn.last_weights``, ``cross_attn.last_weights``.
 
@@ -170,7 +174,7 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0, norm_first: bool = False) -> None:
         super().__init__()
-        self.d_model, self.norm_first = d_model, bool(norm_first)
+        self.d_model, self.norm_first = d_model, check_bool(norm_first, "norm_first")
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
         self.feed_forward = FeedForward(d_model, d_ff, dropout=dropout)

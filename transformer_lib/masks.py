@@ -3,7 +3,9 @@
 One convention everywhere in this library: a **bool** mask, ``True`` = this query may attend to
 this key, broadcastable to the scores' shape ``(B, H, T_q, T_k)``; disallowed scores are filled
 with ``-inf`` before the softmax. Masks combine with ``&``: :func:`decoder_mask` is
-``padding_mask(tgt, pad) & causal_mask(T)``, of shape ``(B, 1, T, T)``.
+``padding_mask(tgt, pad) & causal_mask(T)``, of shape ``(B, 1, T, T)``. A mask has 1, 2 or all 4 dims: a
+2-D mask is ``(T_q, T_k)``, shared by every sequence (broadcasting aligns the last dims), so a per-sequence
+(padding) mask is 4-D; :func:`validate_mask` refuses the shapes that broadcasting would misread.
 
 ``torch.nn.MultiheadAttention`` / ``nn.Transformer*Layer`` use the opposite polarity for bool masks
 (``True`` = NOT allowed). :func:`to_torch_attn_mask` is the one place where we flip it.
@@ -48,7 +50,16 @@ def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     return (tokens != pad_id)[:, None, None, :]  # (B, 1, 1, T)
 
 
-@door(lambda size, device=None: check_positive_int(size, "size"))
+def _check_causal_args(size, device=None) -> None:
+    check_positive_int(size, "size")
+    try:
+        torch.device(device) if device is not None else None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be None, a torch.device or a name such as 'cpu' or 'cuda'; "
+                         f"got {device!r}") from None
+
+
+@door(_check_causal_args)
 def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Causal ("look-ahead") mask of the decoder's self-attention, Sec. 3.2.3.
 

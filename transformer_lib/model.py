@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._validation import _shape, check_dim, check_tensor, check_token_ids, door, validate_mask
+from ._validation import _shape, check_device, check_dim, check_tensor, check_token_ids, door, validate_mask
 from .layers import LAYER_NORM_EPS, DecoderLayer, EncoderLayer
 from .masks import decoder_mask, padding_mask
 from .positional import PositionalEncoding
@@ -78,10 +78,8 @@ class TransformerConfig:
                 raise ValueError(f"TransformerConfig.{name} must be a positive int; got {value!r}")
             object.__setattr__(self, name, int(value))  # a NumPy integer becomes a plain int (frozen dataclass)
         if self.d_model % self.n_heads:
-            raise ValueError(
-                f"n_heads must divide d_model (each head gets d_head = d_model / n_heads dims); "
-                f"got d_model={self.d_model}, n_heads={self.n_heads}"
-            )
+            raise ValueError(f"n_heads must divide d_model (each head gets d_head = d_model / n_heads dims); "
+                             f"got d_model={self.d_model}, n_heads={self.n_heads}")
         if self.d_model % 2:
             raise ValueError(f"d_model must be even (the sinusoidal encoding pairs dims 2i, 2i+1); got {self.d_model}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
@@ -89,12 +87,13 @@ class TransformerConfig:
         smallest, pad = min(self.src_vocab_size, self.tgt_vocab_size), self.pad_id
         if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or not 0 <= pad < smallest:
             raise ValueError(f"pad_id must be a valid id in both vocabularies [0, {smallest}); got {self.pad_id!r}")
+        for name in ("norm_first", "tie_embeddings"):  # a str such as "no" would be truthy
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TransformerConfig.{name} must be True or False; got {getattr(self, name)!r}")
         if self.tie_embeddings and self.src_vocab_size != self.tgt_vocab_size:
-            raise ValueError(
-                "tie_embeddings=True shares one matrix between source, target and output (Sec. 3.4), so it needs "
-                f"src_vocab_size == tgt_vocab_size; got {self.src_vocab_size} and {self.tgt_vocab_size}. "
-                "Use one shared vocabulary or tie_embeddings=False."
-            )
+            raise ValueError("tie_embeddings=True shares one matrix between source, target and output (Sec. 3.4), so "
+                             f"it needs src_vocab_size == tgt_vocab_size; got {self.src_vocab_size} and "
+                             f"{self.tgt_vocab_size}. Use one shared vocabulary or tie_embeddings=False.")
 
     @property
     def d_head(self) -> int:
@@ -136,23 +135,25 @@ class TransformerConfig:
 
 def _check_ids(model: "Transformer", ids: torch.Tensor, name: str, dims: str, vocab_size: int) -> None:
     check_token_ids(ids, name, dims, vocab_size)
-    if ids.shape[1] > model.config.max_len:
-        raise ValueError(f"{name} is longer than config.max_len = {model.config.max_len}; got {_shape(ids.shape)}")
+    if not 0 < ids.shape[1] <= model.config.max_len:  # the tokenizer's rows hold <bos> or <eos>: never empty
+        what = "is longer than" if ids.shape[1] else "must hold at least one token per sequence, and at most"
+        raise ValueError(f"{name} {what} config.max_len = {model.config.max_len}; got {_shape(ids.shape)}")
+    check_device(model.src_embed.weight.device, "the model's parameters", **{name: ids})
 
 
 def _check_forward_args(model: "Transformer", src: torch.Tensor, tgt: torch.Tensor) -> None:
     _check_ids(model, src, "src", "(B, S)", model.config.src_vocab_size)
     _check_ids(model, tgt, "tgt", "(B, T)", model.config.tgt_vocab_size)
     if src.shape[0] != tgt.shape[0]:
-        raise ValueError(
-            f"src (B, S) and tgt (B, T) must have the same batch size B; got {_shape(src.shape)}, {_shape(tgt.shape)}"
-        )
+        raise ValueError(f"src (B, S) and tgt (B, T) must have the same batch size B; got {_shape(src.shape)}, "
+                         f"{_shape(tgt.shape)}")
 
 
 def _check_encode_args(model: "Transformer", src: torch.Tensor, src_mask: torch.Tensor | None = None) -> None:
     _check_ids(model, src, "src", "(B, S)", model.config.src_vocab_size)
     B, S = src.shape
-    validate_mask(src_mask, (B, model.config.n_heads, S, S), name="src_mask", dims="(B, H, S, S)")
+    validate_mask(src_mask, (B, model.config.n_heads, S, S), name="src_mask", dims="(B, H, S, S)", per_sequence=True)
+    check_device(src.device, "src", src_mask=src_mask)
 
 
 def _check_decode_args(model: "Transformer", tgt, memory, src_mask=None, tgt_mask=None) -> None:
@@ -163,7 +164,8 @@ def _check_decode_args(model: "Transformer", tgt, memory, src_mask=None, tgt_mas
     check_dim(memory, "memory", "(B, S, d_model)", 0, tgt.shape[0], "B (batch size of tgt)")
     (B, T), S = tgt.shape, memory.shape[1]
     validate_mask(tgt_mask, (B, c.n_heads, T, T), name="tgt_mask", dims="(B, H, T, T)")
-    validate_mask(src_mask, (B, c.n_heads, T, S), name="src_mask", dims="(B, H, T, S)")
+    validate_mask(src_mask, (B, c.n_heads, T, S), name="src_mask", dims="(B, H, T, S)", per_sequence=True)
+    check_device(tgt.device, "tgt", memory=memory, src_mask=src_mask, tgt_mask=tgt_mask)
 
 
 class Transformer(nn.Module):
@@ -251,7 +253,7 @@ class Transformer(nn.Module):
                 usually ``self.make_src_mask(src)``).
 
         Shape:
-            - src: ``(B, S)`` long; src_mask: broadcastable to ``(B, H, S, S)``, e.g. ``(B, 1, 1, S)``
+            - src: ``(B, S)`` long; src_mask: 4-D, broadcastable to ``(B, H, S, S)``, e.g. ``(B, 1, 1, S)``
             - output: memory ``(B, S, d_model)``
         """
         x = self._embed(src, self.src_embed)  # (B, S, d_model)
@@ -260,13 +262,8 @@ class Transformer(nn.Module):
         return self.encoder_norm(x)  # (B, S, d_model)
 
     @door(_check_decode_args)
-    def decode(
-        self,
-        tgt: torch.Tensor,
-        memory: torch.Tensor,
-        src_mask: torch.Tensor | None = None,
-        tgt_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor | None = None,
+               tgt_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Run the decoder stack over ``memory`` and project to logits.
 
         Args:
@@ -277,7 +274,9 @@ class Transformer(nn.Module):
 
         Shape:
             - tgt: ``(B, T)`` long, memory: ``(B, S, d_model)``
-            - src_mask: broadcastable to ``(B, H, T, S)``, tgt_mask: to ``(B, H, T, T)``
+            - src_mask: 4-D, broadcastable to ``(B, H, T, S)``, e.g. ``(B, 1, 1, S)``; a padding mask has
+              one row per sequence, so a 2-D ``(B, S)`` one is refused (it would be read as ``(T, S)``)
+            - tgt_mask: broadcastable to ``(B, H, T, T)``: ``(T, T)`` shared, or 4-D, e.g. ``(B, 1, T, T)``
             - output: logits ``(B, T, tgt_vocab_size)``
         """
         x = self._embed(tgt, self.tgt_embed)  # (B, T, d_model)

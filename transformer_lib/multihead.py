@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import _shape, check_dim, check_positive_int, check_probability, check_tensor, door, validate_mask
+from ._validation import (_shape, check_bool, check_device, check_dim, check_positive_int, check_probability,
+                          check_tensor, door, validate_mask)
 from .attention import scaled_dot_product_attention
 
 __all__ = ["split_heads", "merge_heads", "MultiHeadAttention", "to_torch_multihead"]
@@ -99,6 +100,7 @@ def _check_mha_args(module: "MultiHeadAttention", query, key, value, mask=None, 
             f"got query {_shape(query.shape)}, key {_shape(key.shape)}, value {_shape(value.shape)}"
         )
     validate_mask(mask, (query.shape[0], module.n_heads, query.shape[1], key.shape[1]))
+    check_device(module.q_proj.weight.device, "the module's parameters", query=query, key=key, value=value, mask=mask)
     if not isinstance(need_weights, bool):
         raise TypeError(f"need_weights must be True or False; got {need_weights!r}")
 
@@ -152,6 +154,7 @@ class MultiHeadAttention(nn.Module):
             raise TypeError(f"keep_weights must be None, True or False; got {keep_weights!r}")
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
         self.dropout = check_probability(dropout, "dropout")
+        check_bool(bias, "bias")
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W^Q of all heads side by side
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)  # W^K
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W^V

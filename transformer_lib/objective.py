@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._validation import _shape, check_positive_int, check_probability, check_tensor, door
+from ._validation import _shape, check_device, check_positive_int, check_probability, check_tensor, door
 
 __all__ = ["label_smoothed_cross_entropy", "make_optimizer", "noam_lr", "noam_scheduler", "smoothing_floor"]
 
@@ -58,6 +58,7 @@ def _check_loss_args(logits: Any, target: Any, *, pad_id: Any = 0, smoothing: An
     check_probability(smoothing, "smoothing")
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum'; got {reduction!r}")
+    check_device(logits.device, "logits", target=target)
     V = logits.shape[-1]
     if target.device.type != "cpu":  # on a GPU, reading the ids (.min(), .max()) would force a sync
         return
@@ -122,6 +123,12 @@ def label_smoothed_cross_entropy(
     return total if reduction == "sum" else total / keep.sum().clamp(min=1)  # mean over real tokens; none -> 0
 
 
+def _check_floor_args(vocab_size: Any, smoothing: Any) -> None:
+    check_positive_int(vocab_size, "vocab_size")
+    check_probability(smoothing, "smoothing")
+
+
+@door(_check_floor_args)
 def smoothing_floor(vocab_size: int, smoothing: float) -> float:
     """The lowest value of the label-smoothed loss at one position: the entropy (nats) of the smoothed target.
 

@@ -21,7 +21,7 @@ import numbers
 import torch
 from torch import nn
 
-from ._validation import _shape, check_positive_int, check_probability, check_tensor, door
+from ._validation import _shape, check_device, check_positive_int, check_probability, check_tensor, door
 
 __all__ = ["sinusoidal_positional_encoding", "shift_matrix", "PositionalEncoding", "LearnedPositionalEncoding"]
 
@@ -114,6 +114,8 @@ def _check_input(module: nn.Module, x: torch.Tensor) -> None:
             f"x must have shape (B, T, d_model) with d_model = {d_model} and T <= max_len = {max_len}; "
             f"got shape {_shape(x.shape)}"
         )
+    table = module.pe if isinstance(module, PositionalEncoding) else module.embedding.weight
+    check_device(table.device, f"{type(module).__name__}'s table", x=x)
 
 
 class PositionalEncoding(nn.Module):

@@ -17,7 +17,8 @@ import math
 import torch
 from torch import nn
 
-from ._validation import _shape, check_dim, check_positive_int, check_tensor, check_token_ids, door
+from ._validation import (_shape, check_bool, check_device, check_dim, check_positive_int, check_tensor,
+                          check_token_ids, door)
 
 __all__ = ["rnn_forward", "additive_attention", "RNNSeq2Seq"]
 
@@ -28,9 +29,12 @@ def _check_rnn_args(x, h0, W_xh, W_hh, b) -> None:
     check_tensor(W_xh, "W_xh", "(d_in, d_h)", ndim=2, kind="float")
     check_tensor(W_hh, "W_hh", "(d_h, d_h)", ndim=2, kind="float")
     check_tensor(b, "b", "(d_h,)", ndim=1, kind="float")
-    B, _, d_in = x.shape
+    B, T, d_in = x.shape
     d_h = h0.shape[1]
+    if T == 0:
+        raise ValueError(f"x must have at least one time step, shape (B, T, d_in) with T >= 1; got {_shape(x.shape)}")
     check_dim(h0, "h0", "(B, d_h)", 0, B, "B (the batch size of x)")
+    check_device(x.device, "x", h0=h0, W_xh=W_xh, W_hh=W_hh, b=b)
     if W_xh.shape != (d_in, d_h) or W_hh.shape != (d_h, d_h) or b.shape != (d_h,):
         raise ValueError(f"with x (B, T, d_in) = {_shape(x.shape)} and h0 (B, d_h) = {_shape(h0.shape)}, W_xh must "
                          f"be (d_in, d_h) = {_shape((d_in, d_h))}, W_hh (d_h, d_h) = {_shape((d_h, d_h))} and b "
@@ -85,6 +89,7 @@ def _check_additive_args(query, keys, values, W_q, W_k, v_a, mask=None) -> None:
     if mask is not None:
         check_tensor(mask, "mask", "(B, T)", ndim=2, kind="bool")
         check_dim(mask, "mask", "(B, T)", 1, keys.shape[1], "T")
+    check_device(query.device, "query", keys=keys, values=values, W_q=W_q, W_k=W_k, v_a=v_a, mask=mask)
 
 
 @door(_check_additive_args)
@@ -134,6 +139,10 @@ def _check_seq2seq_args(model: "RNNSeq2Seq", src, tgt_in) -> None:
     if src.shape[0] != tgt_in.shape[0]:
         raise ValueError(f"src (B, S) and tgt_in (B, T) must have the same batch size B; got {_shape(src.shape)}, "
                          f"{_shape(tgt_in.shape)}")
+    if 0 in (src.shape[1], tgt_in.shape[1]):  # the RNN needs a step; tgt_in starts with BOS
+        raise ValueError(f"src and tgt_in must hold at least one token per sequence; got src {_shape(src.shape)}, "
+                         f"tgt_in {_shape(tgt_in.shape)}")
+    check_device(model.src_embed.weight.device, "the model's parameters", src=src, tgt_in=tgt_in)
     if src.device.type == "cpu" and src.numel() and bool((src == model.pad_id).all(dim=1).any()):
         raise ValueError(f"every source sequence needs at least one token that is not pad_id = {model.pad_id}")
 
@@ -174,7 +183,8 @@ class RNNSeq2Seq(nn.Module):
             raise ValueError(f"cell must be one of {sorted(_CELLS)}; got {cell!r}")
         if isinstance(pad_id, bool) or not isinstance(pad_id, int) or not 0 <= pad_id < vocab_size:
             raise ValueError(f"pad_id must be an id in [0, vocab_size = {vocab_size}); got {pad_id!r}")
-        self.vocab_size, self.pad_id, self.cell, self.attention = vocab_size, pad_id, cell, attention
+        self.vocab_size, self.pad_id, self.cell = vocab_size, pad_id, cell
+        self.attention = check_bool(attention, "attention")
         self.last_weights: torch.Tensor | None = None
         rnn, rnn_cell = _CELLS[cell]
         self.src_embed = nn.Embedding(vocab_size, d_embed, padding_idx=pad_id)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validation import check_positive_int, check_tensor, door
+from ._validation import check_device, check_positive_int, check_tensor, door
 
 __all__ = ["PAD_ID", "BOS_ID", "EOS_ID", "FIRST_CONTENT_ID", "TASKS", "Seq2SeqBatch", "make_batch", "token_accuracy"]
 
@@ -132,6 +132,13 @@ def _check_accuracy_args(logits, tgt_out, pad_id=PAD_ID) -> None:
     if logits.shape[:2] != tgt_out.shape:
         raise ValueError(f"logits (B, T, V) and tgt_out (B, T) must agree on B and T; got logits "
                          f"{tuple(logits.shape)} and tgt_out {tuple(tgt_out.shape)}")
+    if isinstance(pad_id, bool) or not isinstance(pad_id, int):
+        raise TypeError(f"pad_id must be an int; got {type(pad_id).__name__} {pad_id!r}")
+    check_device(logits.device, "logits", tgt_out=tgt_out)
+    ids, V = tgt_out[tgt_out != pad_id] if tgt_out.device.type == "cpu" else None, logits.shape[-1]  # GPU: no sync
+    if ids is not None and ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < V:
+        raise ValueError(f"tgt_out contains ids outside [0, V) = [0, {V}) (besides pad_id = {pad_id}); got min "
+                         f"{int(ids.min())}, max {int(ids.max())}")
 
 
 @door(_check_accuracy_args)

@@ -267,6 +267,10 @@ def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
         >>> pad_rows([[1, 5, 2], [1, 2]], pad_id=0).tolist()
         [[1, 5, 2], [1, 2, 0]]
     """
+    if isinstance(rows, (str, torch.Tensor)) or not isinstance(rows, Sequence) or not rows:
+        raise ValueError(f"rows must be a non-empty list of lists of ids; got {str(rows)[:60]}")
+    if isinstance(pad_id, bool) or not isinstance(pad_id, numbers.Integral):
+        raise TypeError(f"pad_id must be an int; got {type(pad_id).__name__} {pad_id!r}")
     out = torch.full((len(rows), max(map(len, rows))), pad_id, dtype=torch.long)  # (B, L)
     for b, row in enumerate(rows):
         out[b, :len(row)] = torch.tensor(row, dtype=torch.long)

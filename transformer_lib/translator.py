@@ -31,6 +31,7 @@ import tokenizers
 import torch
 
 from .corpus import GENERATED_DIR, build_generated_corpus
+from ._validation import check_positive_int
 from .data import DATA_DIR, DERIVED_DIR, load_splits, read_pairs_tsv, sha256_file, split_pairs, verify_sha256
 from .decoding import beam_search, greedy_decode
 from .model import Transformer, TransformerConfig
@@ -45,6 +46,18 @@ SHIPPED = DATA_DIR / "translator_en_fr.pt"
 SHIPPED_SHA256 = "eeea5d9d315171b6c270065223ac099093a6179532d8b7882c99b180d5ae373e"  # data/translator_en_fr.json
 
 
+def _check_translate_args(model, tokenizer, texts, batch_size, max_len, name="sentences") -> None:
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
+    if not isinstance(tokenizer, BPETokenizer):
+        raise TypeError(f"tokenizer must be a transformer_lib.tokenizer.BPETokenizer; got {type(tokenizer).__name__}")
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(f"{name} must be a list of str; got {str(texts)[:60]}")
+    check_positive_int(batch_size, "batch_size")
+    if max_len is not None:
+        check_positive_int(max_len, "max_len")
+
+
 @torch.no_grad()
 def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[str], *, beam_size: int = 1,
               length_penalty: float = 0.6, batch_size: int = 64, max_len: int | None = None) -> list[str]:
@@ -52,9 +65,12 @@ def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[s
 
     A sentence longer than ``max_len`` tokens (default: the model's ``max_len``) is cut, with its EOS kept,
     and a warning says so. The output of each sentence is at most ``2 * source length + 10`` tokens.
+    No sentences give no translations (``[]``); an empty sentence ``""`` is translated like any other.
     """
     if isinstance(sentences, str):
         raise TypeError("sentences must be a list of str; for one sentence write [sentence]")
+    _check_translate_args(model, tokenizer, sentences, batch_size, max_len)
+    check_positive_int(beam_size, "beam_size")
     device = next(model.parameters()).device
     limit = min(max_len or model.config.max_len, model.config.max_len)
     out: list[str] = []
@@ -88,6 +104,10 @@ def teacher_forced_loss(model: Transformer, tokenizer: BPETokenizer, pairs: Sequ
     Sentences longer than ``max_len`` tokens (default: the model's) are cut, their EOS kept. ``amp``: bf16
     autocast, as in training. The model is used as it is (call ``model.eval()`` first for dropout off).
     """
+    if isinstance(pairs, str) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise TypeError(f"pairs must be a list of (english, french) pairs; got {str(pairs)[:60]}")
+    texts = [text for pair in pairs for text in pair]
+    _check_translate_args(model, tokenizer, texts, batch_size, max_len, name="pairs' texts")
     device, pad = next(model.parameters()).device, model.config.pad_id
     limit = min(max_len or model.config.max_len, model.config.max_len)
     total, count = 0.0, 0
@@ -104,6 +124,9 @@ def teacher_forced_loss(model: Transformer, tokenizer: BPETokenizer, pairs: Sequ
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> sacrebleu.metrics.BLEUScore:
     """sacreBLEU's corpus BLEU (13a tokenisation, one reference each); ``.score`` is 0-100."""
+    for name, texts in (("hypotheses", hypotheses), ("references", references)):
+        if isinstance(texts, str) or not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"{name} must be a list of str (one sentence each); got {str(texts)[:60]}")
     if len(hypotheses) != len(references):
         raise ValueError(f"hypotheses and references must have the same length; got {len(hypotheses)} "
                          f"and {len(references)}")
@@ -148,6 +171,9 @@ def load_checkpoint(path: str | Path, sha256: str | None = None) -> dict:
 
 def model_from_checkpoint(state: dict, device: str | torch.device = "cpu") -> tuple[Transformer, BPETokenizer]:
     """The model (float32, eval mode) and tokenizer stored in a checkpoint dict."""
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"state must be a checkpoint dict of format {FORMAT!r}, as load_checkpoint returns; "
+                         f"got {type(state).__name__}")
     model = Transformer(TransformerConfig(**state["config"]))
     model.load_state_dict({k: v.float() for k, v in state["model"].items()})
     tokenizer = BPETokenizer(tokenizers.Tokenizer.from_str(state["tokenizer"]))
@@ -159,6 +185,9 @@ def export_translator(model: Transformer, tokenizer: BPETokenizer, path: str | P
 
     Returns the file's SHA-256.
     """
+    if not isinstance(model, Transformer) or not isinstance(tokenizer, BPETokenizer):
+        raise TypeError(f"model must be a Transformer and tokenizer a BPETokenizer; got {type(model).__name__} and "
+                        f"{type(tokenizer).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     weights, halves = {}, {}

@@ -97,6 +97,12 @@ def interactive_plot(draw: Callable[..., Any], **controls: Any) -> None:
         >>> interactive_plot(draw, beta=widgets.FloatLogSlider(value=1.0, min=-2, max=2))  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
+    if not callable(draw):
+        raise TypeError(f"draw must be a function draw(**values) that returns a matplotlib Figure; got "
+                        f"{type(draw).__name__}")
+    for name, widget in controls.items():
+        if not hasattr(widget, "value"):
+            raise TypeError(f"controls must be widgets with a .value (e.g. ipywidgets.FloatSlider); got {name}={widget!r}")
 
     try:
         from IPython.display import display

@@ -53,8 +53,11 @@ def attention_heatmap(
     """
     import matplotlib.pyplot as plt
 
-    w = torch.as_tensor(weights).detach().float().cpu()
     keys = queries if keys is None else keys
+    for name, labels in (("queries", queries), ("keys", keys)):
+        if isinstance(labels, str) or not isinstance(labels, Sequence):
+            raise TypeError(f"{name} must be a list of words (one label per row/column); got {str(labels)[:40]!r}")
+    w = torch.as_tensor(weights).detach().float().cpu()
     if w.ndim != 2 or w.shape != (len(queries), len(keys)):
         raise ValueError(
             f"weights must have shape (T_q, T_k) = ({len(queries)}, {len(keys)}), one row per query word and one "
@@ -78,6 +81,11 @@ def attention_heatmap(
     return image
 
 
+def _check_x_axis(x: Any) -> None:
+    if x not in ("step", "seconds"):
+        raise ValueError(f"x must be 'step' or 'seconds' (the history's time axis); got {x!r}")
+
+
 def plot_history(history: Sequence[dict], *, axes: Any = None, label: str = "", x: str = "step") -> Any:
     """Draw a training run: loss (training and validation) on the left, validation BLEU on the right.
 
@@ -92,6 +100,7 @@ def plot_history(history: Sequence[dict], *, axes: Any = None, label: str = "", 
     """
     import matplotlib.pyplot as plt
 
+    _check_x_axis(x)
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     train = [h for h in history if "loss" in h]
@@ -124,6 +133,9 @@ class LivePlot:
 
     def __init__(self, every: float = 2.0, x: str = "step", reference: Sequence[dict] | None = None,
                  reference_label: str = "reference") -> None:
+        _check_x_axis(x)
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or every < 0:
+            raise ValueError(f"every must be a number of seconds >= 0; got {every!r}")
         self.every, self.x, self.reference, self.reference_label = every, x, reference, reference_label
         self.handle, self.last = None, 0.0
 
