@@ -280,7 +280,7 @@ PENDING_MODULES: dict[str, str] = {}
 
 
 def _public_names():
-    """(module, name, object) of every ``__all__`` in ORDER. Private modules (``_grade_run``...) are internals
+    """(module, name, object) of every ``__all__`` in ORDER. Private modules are internals
     of a public one, which validates what it passes them; ``_validation``'s helpers are the door itself."""
     for module_name in (m for m in ORDER if m == "_validation" or not m.startswith("_")):
         module = importlib.import_module(f"transformer_lib.{module_name}")

@@ -30,11 +30,11 @@ import pytest
 import torch
 
 from transformer_lib import checks, grade
-from transformer_lib._grade_notebook import load_course
-from transformer_lib._grade_references import REFERENCES, resolve_path
-from transformer_lib._grade_report import COLUMNS
-from transformer_lib._grade_run import MAX_CELL_OUTPUT, run_job
-from transformer_lib._grade_static import analyse, notebook_env
+from transformer_lib.grade.notebook import load_course
+from transformer_lib.grade.references import REFERENCES, resolve_path
+from transformer_lib.grade.report import COLUMNS
+from transformer_lib.grade.run import MAX_CELL_OUTPUT, run_job
+from transformer_lib.grade.static import analyse, notebook_env
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grade"))
 import course as mini  # noqa: E402

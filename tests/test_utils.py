@@ -21,8 +21,7 @@ PACKAGE = Path(transformer_lib.__file__).parent
 ORDER = ["_validation", "utils", "device", "viz", "tasks", "rnn", "attention", "masks", "positional", "multihead",
          "layers", "model", "cache", "decoding", "data", "catalogs", "lexicon", "grammar", "conjugation", "corpus",
          "bpe", "tokenizer", "objective", "batching", "translator", "distributed", "train", "evaluate", "translate",
-         "bench", "gpt", "checks", "_grade_guard", "_grade_references", "_grade_static", "_grade_notebook",
-         "_grade_run", "_grade_report", "grade"]
+         "bench", "gpt", "checks", "grade"]
 MODULES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))  # every file, checks/ included
 
 

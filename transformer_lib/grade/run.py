@@ -1,9 +1,9 @@
-"""Runs one graded notebook in a fresh kernel: ``python _grade_run.py JOB.json`` (internal).
+"""Runs one graded notebook in a fresh kernel: ``python transformer_lib/grade/run.py JOB.json`` (internal).
 
 ``python -m transformer_lib.grade`` starts this process once per submission, in a new session and a temporary
 working directory that holds nothing but that submission's files. It first lowers its own resource limits
 (address space, CPU time, file size, no core files), which the kernel it starts inherits, then runs the cells
-of the notebook that :mod:`transformer_lib._grade_notebook` built, one by one, with nbclient:
+of the notebook that :mod:`transformer_lib.grade.notebook` built, one by one, with nbclient:
 
 * if a cell runs longer than the cell timeout, or the kernel dies (``os._exit``, a crash, the memory or CPU
   limit), the kernel is stopped and the run starts again in a fresh kernel with the exercise to blame

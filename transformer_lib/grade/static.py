@@ -3,7 +3,7 @@
 :func:`analyse` returns flags for one exercise cell:
 
 * ``uses-reference``: the cell imports, calls, aliases or subclasses the library's version of the very thing
-  it should implement (``_grade_references.REFERENCES``), or the checker's own helpers. Names are resolved
+  it should implement (``references.REFERENCES``), or the checker's own helpers. Names are resolved
   as Python would: through the notebook's imports and the cell's own (``import transformer_lib.attention as
   m``), attribute chains (``checks.attention.attention.x``), ``getattr(m, "x")``, ``importlib.import_module``
   and aliases (``f = m.x``); a name the student defines (in any exercise) or a parameter shadows the library's.
@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 
-from ._grade_references import METHODS, REFERENCES, resolve_path
+from .references import METHODS, REFERENCES, resolve_path
 
 __all__ = ["analyse", "Findings", "notebook_env"]
 

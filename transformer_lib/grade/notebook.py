@@ -7,7 +7,7 @@ notebook except the exercise cells (nbgrader ``solution: true``), which are the 
 grade_id. So a check cell always runs as the course wrote it, whatever the student did to it (an edited or
 deleted check cell is reported by comparing checksums), and a cell the student added, changed or deleted
 outside the exercises can do no harm (it is not run; the report says so). Around each check cell the
-grader adds two hidden cells (see :mod:`transformer_lib._grade_guard`).
+grader adds two hidden cells (see :mod:`transformer_lib.grade.guard`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ._grade_run import TIMEOUT
+from .run import TIMEOUT
 
 __all__ = ["Row", "COLUMNS", "STATUSES", "rows_for", "write_csv", "markdown_report", "terminal_table", "first_line"]
 

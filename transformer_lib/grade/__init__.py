@@ -9,12 +9,12 @@ Every ``.ipynb`` under SUBMISSIONS_DIR is graded (any file name; folders startin
 stem for a file directly in it (``submitted/alice.ipynb``). The assignment is recognised from the nbgrader
 grade_ids in the notebook's cells, not from its name, among the pristine notebooks of ``--course`` (default:
 this repository's ``notebooks/``). The notebook that runs is that pristine copy with only the exercise cells
-taken from the submission (:mod:`transformer_lib._grade_notebook`), with hidden cells around each check that
-keep it judging against the true reference (:mod:`transformer_lib._grade_guard`); what each exercise cell's
+taken from the submission (:mod:`transformer_lib.grade.notebook`), with hidden cells around each check that
+keep it judging against the true reference (:mod:`transformer_lib.grade.guard`); what each exercise cell's
 code does (uses the reference, patches the runtime) is read from its syntax tree
-(:mod:`transformer_lib._grade_static`).
+(:mod:`transformer_lib.grade.static`).
 
-Each submission runs in its own process (:mod:`transformer_lib._grade_run`), in a fresh kernel, in a temporary
+Each submission runs in its own process (:mod:`transformer_lib.grade.run`), in a fresh kernel, in a temporary
 working directory holding only a copy of it, with limits on memory (``--memory-mb``, per process), CPU time,
 each cell's time (``--timeout-cell``) and the whole notebook's wall-clock time (``--timeout-notebook``: then
 the process and all its children are killed). The submissions folder is only read. ``grades.csv`` has one
@@ -40,14 +40,14 @@ from pathlib import Path
 
 import nbformat
 
-from . import _grade_guard
-from ._grade_notebook import NotGraded, build_plan, identify, load_course, read_notebook
-from ._grade_report import COLUMNS, Row, markdown_report, rows_for, terminal_table, write_csv
-from ._grade_static import analyse, notebook_env
+from . import guard as _grade_guard
+from .notebook import NotGraded, build_plan, identify, load_course, read_notebook
+from .report import COLUMNS, Row, markdown_report, rows_for, terminal_table, write_csv
+from .static import analyse, notebook_env
 
 __all__ = ["main", "find_submissions", "grade_submission", "COLUMNS", "PACKAGE_DIR", "COURSE_DIR"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # transformer_lib/
 COURSE_DIR = PACKAGE_DIR.parent / "notebooks"  # the pristine student notebooks of this repository
 
 
@@ -125,10 +125,10 @@ def _kernel_env(workdir: Path, threads: int) -> dict[str, str]:
 
 
 def _run_worker(workdir: Path, job: dict, wall_limit: float) -> tuple[dict, bool, str]:
-    """Run _grade_run on ``job``; return (its result, whether it ran out of time, its last stderr line)."""
+    """Run grade/run.py on ``job``; return (its result, whether it ran out of time, its last stderr line)."""
     (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    # Run the file, not `-m transformer_lib._grade_run`: importing the package would import torch for nothing.
-    command = [sys.executable, "-c", f"import runpy; runpy.run_path({str(PACKAGE_DIR / '_grade_run.py')!r}, "
+    # Run the file, not `-m transformer_lib.grade.run`: importing the package would import torch for nothing.
+    command = [sys.executable, "-c", f"import runpy; runpy.run_path({str(PACKAGE_DIR / 'grade' / 'run.py')!r}, "
                "run_name='__main__')", str(workdir / "job.json")]
     with open(workdir / "worker.log", "wb") as log:
         proc = subprocess.Popen(command,
@@ -292,6 +292,3 @@ def _mark_duplicates(rows: list[Row]) -> None:
 def _file_name(student: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in student).lstrip(".") or "student"
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Which library (or torch) objects compute what each exercise asks for: its "reference implementation".
 
 ``REFERENCES`` maps each check function to the objects that a student's exercise cell must not simply reuse
-(import, call, alias or subclass); :mod:`transformer_lib._grade_static` flags a cell that does. The first
+(import, call, alias or subclass); :mod:`transformer_lib.grade.static` flags a cell that does. The first
 object of each entry is what the check compares against, or the library's function of the exercise's own
 name; ``tests/test_grade.py`` verifies that against the checks' source and that every check the course calls
 has an entry. The others compute the same thing (``F.softmax`` as ``torch.softmax``, ``nn.MultiheadAttention``
