@@ -31,6 +31,7 @@ import builtins
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 
 __all__ = ["GradingTampered", "snapshot", "restore", "verify"]
 
@@ -147,13 +148,19 @@ def _merge(recorded: list, current: list) -> list | None:
     return recorded + [x for x in added if not _suspicious(x)]
 
 
+def _put_back_lists(get: Callable[[str], list], put: Callable[[str, list], None], recorded_by_name: dict,
+                    label: str, changed: list[str]) -> None:
+    """Put each recorded hook list back (see :func:`_merge`), naming what changed in ``changed``."""
+    for name, recorded in recorded_by_name.items():
+        merged = _merge(recorded, get(name))
+        if merged is not None:
+            changed.append(label.format(name))
+            put(name, merged)
+
+
 def _put_back_hooks() -> list[str]:
     hooks, changed = _state["hooks"], []
-    for name, recorded in hooks["sys"].items():
-        merged = _merge(recorded, getattr(sys, name))
-        if merged is not None:
-            changed.append(f"sys.{name}")
-            setattr(sys, name, merged)
+    _put_back_lists(lambda n: getattr(sys, n), lambda n, v: setattr(sys, n, v), hooks["sys"], "sys.{}", changed)
     for name, stream in hooks["streams"].items():
         if getattr(sys, name) is not stream:
             changed.append(f"sys.{name}")
@@ -164,16 +171,11 @@ def _put_back_hooks() -> list[str]:
         sys.setprofile(None)
     shell = hooks.get("shell")
     if shell is not None:
-        for name, recorded in hooks["lists"].items():
-            merged = _merge(recorded, getattr(shell, name))
-            if merged is not None:
-                changed.append(f"IPython's {name}")
-                setattr(shell, name, merged)
-        for event, recorded in hooks["events"].items():
-            merged = _merge(recorded, shell.events.callbacks.get(event, []))
-            if merged is not None:
-                changed.append(f"IPython's {event} event")
-                shell.events.callbacks[event] = merged
+        _put_back_lists(lambda n: getattr(shell, n), lambda n, v: setattr(shell, n, v), hooks["lists"],
+                        "IPython's {}", changed)
+        callbacks = shell.events.callbacks
+        _put_back_lists(lambda n: callbacks.get(n, []), callbacks.__setitem__, hooks["events"], "IPython's {} event",
+                        changed)
         if shell.custom_exceptions != hooks["custom_exceptions"]:
             changed.append("IPython's custom exceptions")
             shell.set_custom_exc((), None)
