@@ -90,7 +90,8 @@ def two_processes():
 
 
 def test_two_processes_take_the_step_of_one_process_averaging_their_batches(two_processes):
-    tok, model = _tokenizer(), _model(_tokenizer())
+    tok = _tokenizer()
+    model = _model(tok)
     one = Trainer(model, tok, PAIRS, settings=TrainSettings(**SETTINGS), device="cpu", progress=False)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     # By hand: the gradient of the mean of the two processes' losses, each on its first batch, then one step.

@@ -161,7 +161,7 @@ class Trainer:
                     self._log(*distributed.reduce_log(loss_sum, n_loss, tokens), bar)
                     loss_sum.zero_()
                     n_loss = tokens = 0
-                out_of_time = distributed.agree(time_limit is not None and time.perf_counter() - start >= time_limit)
+                out_of_time = time_limit is not None and distributed.agree(time.perf_counter() - start >= time_limit)
                 if self.valid_pairs and self.rank == 0 and (self.step % s.eval_every == 0 or self.step == goal or out_of_time):
                     self.evaluate()
                     if checkpoint:
