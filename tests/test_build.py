@@ -642,6 +642,19 @@ class TestNbvalSettings:
         assert "notebooks/99_fixture.ipynb::Cell 3 - 99-check_square: NotImplementedError" in nbval_on_fixture
         assert "notebooks/99_fixture.ipynb::Cell 5 - 99-check_counter: NotImplementedError" in nbval_on_fixture
 
+    def test_prints_a_time_table_of_the_notebooks(self, nbval_on_fixture):
+        """conftest.py: one row per notebook (its code cells, its seconds), then the total against the budget."""
+        out = nbval_on_fixture
+        assert "notebook run times (nbval, kernel start included)" in out, out[-3000:]
+        seconds = []
+        for path in (FIXTURE, FIXTURE_DST / FIXTURE.name):
+            name = path.relative_to(ROOT).as_posix()
+            row = re.search(rf"^{re.escape(name)}\s+(\d+)\s+(\d+\.\d)$", out, re.MULTILINE)
+            assert row and int(row.group(1)) == 8, out[-3000:]  # the fixture's 8 code cells
+            seconds.append(float(row.group(2)))
+        total = re.search(r"^total\s+16\s+(\d+\.\d)\s+\(within the 600 s budget\)$", out, re.MULTILINE)
+        assert total and abs(float(total.group(1)) - sum(seconds)) <= 0.11, out[-3000:]  # rows are rounded
+
 
 def _sanitize(text: str) -> str:
     """Apply tests/nbval_sanitize.cfg with nbval's own parser, in order, as nbval does."""
