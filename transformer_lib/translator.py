@@ -51,7 +51,9 @@ def _check_translate_args(model, tokenizer, texts, batch_size, max_len, name="se
         raise TypeError(f"model must be a transformer_lib.model.Transformer; got {type(model).__name__}")
     if not isinstance(tokenizer, BPETokenizer):
         raise TypeError(f"tokenizer must be a transformer_lib.tokenizer.BPETokenizer; got {type(tokenizer).__name__}")
-    if isinstance(texts, str) or not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of str; for one sentence write [sentence]")
+    if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
         raise TypeError(f"{name} must be a list of str; got {str(texts)[:60]}")
     check_positive_int(batch_size, "batch_size")
     if max_len is not None:
@@ -67,8 +69,6 @@ def translate(model: Transformer, tokenizer: BPETokenizer, sentences: Sequence[s
     and a warning says so. The output of each sentence is at most ``2 * source length + 10`` tokens.
     No sentences give no translations (``[]``); an empty sentence ``""`` is translated like any other.
     """
-    if isinstance(sentences, str):
-        raise TypeError("sentences must be a list of str; for one sentence write [sentence]")
     _check_translate_args(model, tokenizer, sentences, batch_size, max_len)
     check_positive_int(beam_size, "beam_size")
     device = next(model.parameters()).device
