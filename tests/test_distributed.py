@@ -66,18 +66,16 @@ def _worker(rank: int, world_size: int, port: int, results) -> None:
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     assert distributed.init_from_env("cpu") == "cpu"
-    try:
-        tok = _tokenizer()
-        model = _model(tok)
-        if rank == 1:  # different initial weights on rank 1: DDP must start every process from rank 0's
-            torch.nn.init.normal_(model.output_proj.weight)
-        trainer = Trainer(model, tok, PAIRS, settings=TrainSettings(**SETTINGS), device="cpu", progress=False)
-        per_epoch = len(trainer._batches())
-        trainer.fit(max_steps=1)
-        results[rank] = {"state": {k: v.clone() for k, v in model.state_dict().items()}, "per_epoch": per_epoch,
-                         "history": trainer.history, "first_batches": trainer._batches(0)[:1]}
-    finally:
-        distributed.finish()
+    tok = _tokenizer()
+    model = _model(tok)
+    if rank == 1:  # different initial weights on rank 1: DDP must start every process from rank 0's
+        torch.nn.init.normal_(model.output_proj.weight)
+    trainer = Trainer(model, tok, PAIRS, settings=TrainSettings(**SETTINGS), device="cpu", progress=False)
+    per_epoch = len(trainer._batches())
+    trainer.fit(max_steps=1)
+    results[rank] = {"state": {k: v.clone() for k, v in model.state_dict().items()}, "per_epoch": per_epoch,
+                     "history": trainer.history, "first_batches": trainer._batches(0)[:1]}
+    distributed.finish()  # only after success: a failing process exits and mp.spawn stops the other
 
 
 @pytest.fixture(scope="module")

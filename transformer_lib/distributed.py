@@ -142,8 +142,16 @@ def main_first(make: Callable[[], object], load: Callable[[], T]) -> T:
 
 
 def finish() -> None:
-    """Leave the process group, if one runs (call once at the end of a ``torchrun`` process)."""
+    """Wait for the other processes, then leave the process group, if one runs.
+
+    Call it once, at the end of a ``torchrun`` process that succeeded (a process that failed just exits:
+    ``torchrun`` stops the others). The barrier matters: Gloo's worker threads free each finished
+    collective's tensors a moment after it returns, and they need Python to do it. A process that left
+    straight after its last all-reduce could reach interpreter shutdown first, and abort
+    ("terminate called without an active exception"). At the barrier every earlier collective is done.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # every process's last collective is done (see above)
         dist.destroy_process_group()
 
 
