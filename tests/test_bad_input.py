@@ -272,6 +272,7 @@ EXEMPT = {
     "distributed.main_first": "the Trainer's plumbing under torchrun, given its own two callables",
     "train.save_checkpoint": "takes a Trainer, which validated everything when it was built",
     "grade.find_submissions": "main's walk over a folder it has checked exists (tests/test_grade.py)",
+    "grade.find_students": "main's look at the folders of a folder it has checked exists (tests/test_grade.py)",
     "grade.grade_submission": "main's per-notebook job, on a path find_submissions found; any file that is not a "
                               "notebook of the course becomes a 'not graded' row (tests/test_grade.py)",
 }

@@ -145,6 +145,7 @@ def _submissions(folder: Path) -> None:
         if "nbgrader" in cell.metadata:
             cell.metadata.nbgrader.grade_id = "99-" + cell.metadata.nbgrader.grade_id[3:]
     save(other, "", "hal.ipynb")  # a flat file: the student is its stem
+    (folder / "ivan").mkdir()  # a student who handed in nothing
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -178,7 +179,7 @@ def graded(course_dir, tmp_path_factory):
     seconds = time.perf_counter() - start
     with open(out / "grades.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    by = {(r["student"], r["grade_id"].split("check_")[-1] or None): r for r in rows}
+    by = {(r["student"], r["grade_id"].split("check_")[-1] or None): r for r in rows if r["status"] != "missing"}
     return {"result": result, "rows": rows, "by": by, "before": before, "after": _digest(subs), "subs": subs,
             "out": out, "tmp": tmp, "seconds": seconds}
 
@@ -202,11 +203,12 @@ def test_the_run_succeeds_and_writes_one_row_per_exercise(graded):
     result = graded["result"]
     assert result.returncode == 0, result.stderr[-3000:]
     assert list(graded["rows"][0]) == COLUMNS
-    assert re.search(r"^wrote .*grades\.csv \(\d+ rows, 9 notebooks, 9 students\)", result.stdout, re.MULTILINE)
+    assert re.search(r"^wrote .*grades\.csv \(\d+ rows, 9 notebooks, 10 students, 13 assignments not handed in\)",
+                     result.stdout, re.MULTILINE)
     students = {r["student"] for r in graded["rows"]}
-    assert students == {"alice", "carol", "dave", "erin", "frank", "kate", "olga", "gina", "hal"}
-    for student in students - {"olga", "gina", "hal"}:
-        rows = [r for r in graded["rows"] if r["student"] == student]
+    assert students == {"alice", "carol", "dave", "erin", "frank", "kate", "olga", "gina", "hal", "ivan"}
+    for student in students - {"olga", "gina", "hal", "ivan"}:
+        rows = [r for r in graded["rows"] if r["student"] == student and r["status"] != "missing"]
         assert [r["grade_id"] for r in rows] == list(mini.CHECKS.values()), student
         assert [float(r["max_points"]) for r in rows] == list(map(float, mini.POINTS.values()))  # from the metadata
         assert all(float(r["points"]) == (float(r["max_points"]) if r["status"] == "passed" else 0) for r in rows)
@@ -229,7 +231,8 @@ def test_a_markdown_report_per_student(graded):
     reports = {p.stem: p.read_text(encoding="utf-8") for p in (graded["out"] / "reports").glob("*.md")}
     assert set(reports) == {r["student"] for r in graded["rows"]}
     assert "| `97-check_softmax` | passed | 1 / 1 | softmax: all 7 cases pass |" in reports["alice"]
-    assert "**4 of 4 points**" in reports["alice"] and "**0 of 4 points**" in reports["kate"]
+    assert "**4 of 7 points**" in reports["alice"] and "## alice/97.ipynb: 97_grading, 4 of 4 points" in reports["alice"]
+    assert "**0 of 7 points**" in reports["kate"]  # 4 of 97 and 3 of 02, which kate did not hand in
     assert "uses the reference implementation" in reports["frank"]
     assert "the check cell was deleted; the original check ran" in reports["kate"]
 
@@ -335,7 +338,7 @@ def test_edited_and_deleted_check_cells_are_reported_and_the_original_runs(grade
 
 
 def test_a_notebook_is_identified_by_its_metadata_not_its_name(graded):
-    rows = [r for r in graded["rows"] if r["student"] == "olga"]
+    rows = [r for r in graded["rows"] if r["student"] == "olga" and r["status"] != "missing"]
     assert {r["assignment"] for r in rows} == {"02_attention_from_scratch"}
     assert [r["status"] for r in rows] == ["passed"] * 3 and all("name-mismatch" in _flags(r) for r in rows)
 
@@ -343,6 +346,28 @@ def test_a_notebook_is_identified_by_its_metadata_not_its_name(graded):
 def test_a_file_that_is_not_a_notebook_is_not_graded(graded):
     row = _row(graded, "gina", None)
     assert row["status"] == "not graded" and row["message"].startswith("not a notebook: the file is not valid JSON")
+
+
+def test_what_a_student_did_not_hand_in_is_missing(graded):
+    """Every assignment someone handed in (here 97 and 02) is owed by the whole class, even a student with an
+    empty folder (ivan): a "missing" row, 0 points, for each of its exercises."""
+    def missing(student: str) -> dict[str, list[dict]]:
+        rows = [r for r in graded["rows"] if r["student"] == student and r["status"] == "missing"]
+        return {a: [r for r in rows if r["assignment"] == a] for a in dict.fromkeys(r["assignment"] for r in rows)}
+
+    course_02 = [r for r in graded["rows"] if r["student"] == "olga" and r["status"] != "missing"]
+    assert list(missing("alice")) == ["02_attention_from_scratch"] and list(missing("olga")) == ["97_grading"]
+    assert [r["grade_id"] for r in missing("alice")["02_attention_from_scratch"]] == [r["grade_id"] for r in course_02]
+    assert [r["max_points"] for r in missing("alice")["02_attention_from_scratch"]] == [r["max_points"] for r in course_02]
+    assert [r["grade_id"] for r in missing("olga")["97_grading"]] == list(mini.CHECKS.values())
+    for row in missing("alice")["02_attention_from_scratch"] + missing("olga")["97_grading"]:
+        assert (row["points"], row["notebook"], row["message"]) == ("0", "", "no notebook of this assignment was handed in")
+    assert sorted(missing("ivan")) == sorted(missing("gina")) == ["02_attention_from_scratch", "97_grading"]
+    assert all("none that could be read" in r["message"] for rows in missing("gina").values() for r in rows)
+    rows = graded["rows"]
+    assert [r["student"] for r in rows] == sorted(r["student"] for r in rows)  # each student's rows together
+    report = (graded["out"] / "reports" / "ivan.md").read_text(encoding="utf-8")
+    assert "## 97_grading: not handed in, 0 of 4 points" in report and "**0 of " in report
 
 
 def test_a_notebook_of_no_assignment_is_not_graded(graded):

@@ -19,7 +19,8 @@ working directory holding only a copy of it, with limits on memory (``--memory-m
 each cell's time (``--timeout-cell``) and the whole notebook's wall-clock time (``--timeout-notebook``: then
 the process and all its children are killed). The submissions folder is only read. ``grades.csv`` has one
 row per student and exercise (``COLUMNS``: status, points from the check cell's nbgrader metadata, the first
-line of the check's message, flags); the reports are Markdown, one per student. Exit status: 0 when grading
+line of the check's message, flags), ``missing`` ones included: each assignment someone handed in is owed by
+the whole class (every folder under SUBMISSIONS_DIR is a student); the reports are Markdown, one per student. Exit status: 0 when grading
 ran (even if students failed), 1 if the grader itself failed on some submission, 2 with one ``error:`` line
 on bad use.
 """
@@ -42,10 +43,11 @@ import nbformat
 
 from . import guard as _grade_guard
 from .notebook import NotGraded, build_plan, identify, load_course, read_notebook
-from .report import COLUMNS, Row, markdown_report, rows_for, terminal_table, write_csv
+from .report import (COLUMNS, Row, file_name, mark_duplicates, markdown_report, missing_rows, rows_for, terminal_table,
+                     write_csv)
 from .static import analyse, notebook_env
 
-__all__ = ["main", "find_submissions", "grade_submission", "COLUMNS", "PACKAGE_DIR", "COURSE_DIR"]
+__all__ = ["main", "find_submissions", "find_students", "grade_submission", "COLUMNS", "PACKAGE_DIR", "COURSE_DIR"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # transformer_lib/
 COURSE_DIR = PACKAGE_DIR.parent / "notebooks"  # the pristine student notebooks of this repository
@@ -62,6 +64,13 @@ def find_submissions(folder: Path) -> list[tuple[str, str, Path]]:
             continue
         found.append((relative.parts[0] if len(relative.parts) > 1 else path.stem, relative.as_posix(), path))
     return found
+
+
+def find_students(folder: Path, submissions: list[tuple[str, str, Path]]) -> list[str]:
+    """The class: every folder directly under ``folder`` (an empty one is a student who handed in nothing), and
+    every student of ``submissions``; sorted."""
+    folders = [p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")] if folder.is_dir() else []
+    return sorted({*folders, *(student for student, _, _ in submissions)})
 
 
 def course_digest(course_dir: Path) -> str:
@@ -261,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         list(pool.map(one, range(len(submissions))))
     rows = [row for i in range(len(submissions)) for row in results[i][0]]
     notes = {submissions[i][1]: results[i][1] for i in range(len(submissions))}
-    _mark_duplicates(rows)
+    mark_duplicates(rows)
+    # each student's rows, then a "missing" row per exercise of what others handed in and they did not
+    missing = [] if args.me else missing_rows(rows, course, find_students(args.submissions, submissions))
+    rows = sorted(rows + missing, key=lambda r: r.student)  # stable: each student's rows keep their order
     if args.me:
         print(terminal_table(rows, notes, width=shutil.get_terminal_size((120, 20)).columns))
     if args.out is not None:
@@ -272,23 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         students = list(dict.fromkeys(r.student for r in rows))
         for student in students:
             mine = [r for r in rows if r.student == student]
-            text = markdown_report(student, mine, {n: notes[n] for n in dict.fromkeys(r.notebook for r in mine)})
-            (report_dir / f"{_file_name(student)}.md").write_text(text, encoding="utf-8")
-        print(f"wrote {args.out} ({len(rows)} rows, {len(submissions)} notebooks, {len(students)} students) and "
+            text = markdown_report(student, mine, {n: notes[n] for n in dict.fromkeys(r.notebook for r in mine) if n})
+            (report_dir / f"{file_name(student)}.md").write_text(text, encoding="utf-8")
+        gaps = len({(r.student, r.assignment) for r in missing})
+        print(f"wrote {args.out} ({len(rows)} rows, {len(submissions)} notebooks, {len(students)} students, "
+              f"{gaps} assignment{'s' * (gaps != 1)} not handed in) and "
               f"{len(students)} reports in {report_dir}/ in {time.perf_counter() - started:.0f} s")
     return 1 if any(results[i][2] for i in results) else 0
-
-
-def _mark_duplicates(rows: list[Row]) -> None:
-    seen: dict[tuple[str, str], set[str]] = {}
-    for row in rows:
-        if row.assignment:
-            seen.setdefault((row.student, row.assignment), set()).add(row.notebook)
-    for row in rows:
-        if len(seen.get((row.student, row.assignment), ())) > 1:
-            row.flags.append("duplicate")
-
-
-def _file_name(student: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in student).lstrip(".") or "student"
 

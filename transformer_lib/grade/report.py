@@ -10,10 +10,11 @@ from pathlib import Path
 
 from .run import TIMEOUT
 
-__all__ = ["Row", "COLUMNS", "STATUSES", "rows_for", "write_csv", "markdown_report", "terminal_table", "first_line"]
+__all__ = ["Row", "COLUMNS", "STATUSES", "rows_for", "missing_rows", "mark_duplicates", "write_csv", "markdown_report",
+           "terminal_table", "first_line", "file_name"]
 
 COLUMNS = ["student", "notebook", "assignment", "grade_id", "status", "points", "max_points", "message", "flags"]
-STATUSES = ("passed", "failed", "not started", "error", "timeout", "not graded")
+STATUSES = ("passed", "failed", "not started", "error", "timeout", "not graded", "missing")
 _SUCCESS = re.compile(r"^\S.*: all \d+ cases pass$", re.MULTILINE)  # what every check prints when it passes
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NOT_DONE = ("ExerciseNotDone", "NotImplementedError")
@@ -102,6 +103,37 @@ def rows_for(student: str, notebook: str, plan, result: dict, findings: dict, ti
     return rows
 
 
+def missing_rows(rows: list[Row], course: list, students: list[str]) -> list[Row]:
+    """Rows for what was not handed in: a ``missing`` row (0 points) per exercise of every assignment that
+    someone in the class handed in, for each of ``students`` who handed in no notebook of it."""
+    handed = {(r.student, r.assignment) for r in rows if r.assignment}
+    unreadable = {r.student for r in rows if r.status == "not graded"}
+    out = []
+    for student in students:
+        for a in (a for a in course if any(name == a.name for _, name in handed)):
+            if (student, a.name) not in handed:
+                why = "no notebook of this assignment was handed in" + (
+                    " (or none that could be read: see the rows that were not graded)" if student in unreadable else "")
+                out += [Row(student, "", a.name, e.check_id, "missing", 0, e.points, why) for e in a.exercises]
+    return out
+
+
+def mark_duplicates(rows: list[Row]) -> None:
+    """Flag every row of an assignment that one student handed in more than once (in several notebooks)."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        if row.assignment:
+            seen.setdefault((row.student, row.assignment), set()).add(row.notebook)
+    for row in rows:
+        if len(seen.get((row.student, row.assignment), ())) > 1:
+            row.flags.append("duplicate")
+
+
+def file_name(student: str) -> str:
+    """A safe file name for a student's report."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in student).lstrip(".") or "student"
+
+
 def write_csv(rows: list[Row], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -136,15 +168,20 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
+def _where(row: Row) -> tuple[str, str]:  # a report's sections: one per notebook, one per assignment not handed in
+    return row.notebook, "" if row.notebook else row.assignment
+
+
 def markdown_report(student: str, rows: list[Row], notes: dict[str, list[str]]) -> str:
     """A readable report of one student: per notebook, a table of exercises, then notes and messages."""
     lines = [f"# Grades: {student}", ""]
     total, possible = sum(r.points for r in rows), sum(r.max_points for r in rows)
     lines += [f"**{_points(total)} of {_points(possible)} points**", ""]
-    for notebook in dict.fromkeys(r.notebook for r in rows):
-        mine = [r for r in rows if r.notebook == notebook]
-        got, of = sum(r.points for r in mine), sum(r.max_points for r in mine)
-        lines += [f"## {notebook}: {mine[0].assignment or 'not graded'}, {_points(got)} of {_points(of)} points", ""]
+    for where in dict.fromkeys(_where(r) for r in rows):
+        mine = [r for r in rows if _where(r) == where]
+        got, of, notebook = sum(r.points for r in mine), sum(r.max_points for r in mine), mine[0].notebook
+        title = f"{notebook}: {mine[0].assignment or 'not graded'}" if notebook else f"{mine[0].assignment}: not handed in"
+        lines += [f"## {title}, {_points(got)} of {_points(of)} points", ""]
         lines += ["| exercise | status | points | why | flags |", "|---|---|---|---|---|"]
         for r in mine:
             why = r.message.replace("|", "\\|")
