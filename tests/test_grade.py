@@ -231,7 +231,8 @@ def test_a_markdown_report_per_student(graded):
     reports = {p.stem: p.read_text(encoding="utf-8") for p in (graded["out"] / "reports").glob("*.md")}
     assert set(reports) == {r["student"] for r in graded["rows"]}
     assert "| `97-check_softmax` | passed | 1 / 1 | softmax: all 7 cases pass |" in reports["alice"]
-    assert "**4 of 7 points**" in reports["alice"] and "## alice/97.ipynb: 97_grading, 4 of 4 points" in reports["alice"]
+    assert "**4 of 7 points**" in reports["alice"]
+    assert "## alice/97.ipynb: 97_grading, 4 of 4 points" in reports["alice"]
     assert "**0 of 7 points**" in reports["kate"]  # 4 of 97 and 3 of 02, which kate did not hand in
     assert "uses the reference implementation" in reports["frank"]
     assert "the check cell was deleted; the original check ran" in reports["kate"]
@@ -358,10 +359,12 @@ def test_what_a_student_did_not_hand_in_is_missing(graded):
     course_02 = [r for r in graded["rows"] if r["student"] == "olga" and r["status"] != "missing"]
     assert list(missing("alice")) == ["02_attention_from_scratch"] and list(missing("olga")) == ["97_grading"]
     assert [r["grade_id"] for r in missing("alice")["02_attention_from_scratch"]] == [r["grade_id"] for r in course_02]
-    assert [r["max_points"] for r in missing("alice")["02_attention_from_scratch"]] == [r["max_points"] for r in course_02]
+    assert [r["max_points"] for r in missing("alice")["02_attention_from_scratch"]] == \
+        [r["max_points"] for r in course_02]
     assert [r["grade_id"] for r in missing("olga")["97_grading"]] == list(mini.CHECKS.values())
     for row in missing("alice")["02_attention_from_scratch"] + missing("olga")["97_grading"]:
-        assert (row["points"], row["notebook"], row["message"]) == ("0", "", "no notebook of this assignment was handed in")
+        assert (row["points"], row["notebook"]) == ("0", "")
+        assert row["message"] == "no notebook of this assignment was handed in"
     assert sorted(missing("ivan")) == sorted(missing("gina")) == ["02_attention_from_scratch", "97_grading"]
     assert all("none that could be read" in r["message"] for rows in missing("gina").values() for r in rows)
     rows = graded["rows"]
@@ -492,6 +495,23 @@ def test_what_an_exercise_cell_does_is_read_from_its_code(name):
     found = analyse(source, "check_scaled_dot_product_attention", notebook_env(ENV))
     assert set(found.flags) == flags, found.notes
     assert all(re.match(r"line \d+: ", note) for note in found.notes) and len(found.notes) >= len(flags)
+
+
+@pytest.mark.parametrize("source, flagged", [
+    ("F.cross_entropy(logits.flatten(0, 1), target.flatten(), label_smoothing=smoothing)", True),
+    ("torch.nn.CrossEntropyLoss(ignore_index=pad_id, label_smoothing=0.1)(logits, target)", True),
+    ("nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=pad_id)", False),
+    ("-F.log_softmax(logits, -1).gather(-1, target[..., None])", False),
+])
+def test_cross_entropy_is_reuse_in_the_label_smoothing_exercise_only_with_label_smoothing(source, flagged):
+    """Plain cross-entropy is a fair part of a label-smoothed loss; torch's ``label_smoothing=`` is the exercise."""
+    env = notebook_env(["import torch\nfrom torch import nn\nimport torch.nn.functional as F"])
+    cell = f"def label_smoothed_cross_entropy(logits, target, *, pad_id=0, smoothing=0.1):\n    return {source}"
+    found = analyse(cell, "check_label_smoothed_cross_entropy", env)
+    assert ("uses-reference" in found.flags) == flagged, found.notes
+    assert not analyse(cell, "check_softmax", env).flags  # in another exercise, the same call is no reuse
+    if flagged:
+        assert "label_smoothing=...)`, torch's version of this exercise" in found.notes[0]
 
 
 def test_subclassing_and_methods_of_the_reference_are_flagged():

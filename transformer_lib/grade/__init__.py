@@ -20,9 +20,9 @@ each cell's time (``--timeout-cell``) and the whole notebook's wall-clock time (
 the process and all its children are killed). The submissions folder is only read. ``grades.csv`` has one
 row per student and exercise (``COLUMNS``: status, points from the check cell's nbgrader metadata, the first
 line of the check's message, flags), ``missing`` ones included: each assignment someone handed in is owed by
-the whole class (every folder under SUBMISSIONS_DIR is a student); the reports are Markdown, one per student. Exit status: 0 when grading
-ran (even if students failed), 1 if the grader itself failed on some submission, 2 with one ``error:`` line
-on bad use.
+the whole class (every folder under SUBMISSIONS_DIR is a student); the reports are Markdown, one per student.
+Exit status: 0 when grading ran (even if students failed), 1 if the grader itself failed on some submission,
+2 with one ``error:`` line on bad use.
 """
 
 from __future__ import annotations

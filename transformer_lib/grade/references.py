@@ -5,14 +5,16 @@
 object of each entry is what the check compares against, or the library's function of the exercise's own
 name; ``tests/test_grade.py`` verifies that against the checks' source and that every check the course calls
 has an entry. The others compute the same thing (``F.softmax`` as ``torch.softmax``, ``nn.MultiheadAttention``
-as ``MultiHeadAttention``). ``METHODS`` adds tensor methods (``x.softmax(dim)``).
+as ``MultiHeadAttention``). ``METHODS`` adds tensor methods (``x.softmax(dim)``), and ``KEYWORDS`` calls that
+compute the exercise only when given a keyword (``F.cross_entropy(..., label_smoothing=0.1)``; plain
+``F.cross_entropy`` is a fair part of a label-smoothing loss).
 """
 
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["REFERENCES", "METHODS", "resolve_path"]
+__all__ = ["REFERENCES", "METHODS", "KEYWORDS", "resolve_path"]
 
 REFERENCES = {
     "check_rnn_forward": ("torch.nn.RNN", "transformer_lib.rnn.rnn_forward", "torch.nn.RNNCell"),
@@ -56,6 +58,8 @@ REFERENCES = {
     "check_rotary_embedding": ("transformer_lib.gpt.apply_rotary",),
 }
 METHODS = {"check_softmax": ("softmax",)}  # `x.softmax(dim)` on a tensor
+KEYWORDS = {"check_label_smoothed_cross_entropy": {"torch.nn.functional.cross_entropy": "label_smoothing",
+                                                   "torch.nn.CrossEntropyLoss": "label_smoothing"}}
 
 
 def resolve_path(path: str):

@@ -180,7 +180,8 @@ def markdown_report(student: str, rows: list[Row], notes: dict[str, list[str]]) 
     for where in dict.fromkeys(_where(r) for r in rows):
         mine = [r for r in rows if _where(r) == where]
         got, of, notebook = sum(r.points for r in mine), sum(r.max_points for r in mine), mine[0].notebook
-        title = f"{notebook}: {mine[0].assignment or 'not graded'}" if notebook else f"{mine[0].assignment}: not handed in"
+        title = f"{notebook}: {mine[0].assignment or 'not graded'}" if notebook else \
+            f"{mine[0].assignment}: not handed in"
         lines += [f"## {title}, {_points(got)} of {_points(of)} points", ""]
         lines += ["| exercise | status | points | why | flags |", "|---|---|---|---|---|"]
         for r in mine:
