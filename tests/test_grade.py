@@ -476,6 +476,13 @@ CELLS = {
     "patch-reference": ("transformer_lib.attention.scaled_dot_product_attention = print", {"patches-runtime"}),
     "redefine-checks": ("checks = None", {"patches-runtime"}),
     "redefine-checks-class": ("class checks:\n    pass", {"patches-runtime"}),
+    "patch-torch-in-a-function": ("def f():\n    torch.allclose = torch.is_tensor", {"patches-runtime"}),
+    "patch-a-local-import": ("def f():\n    import torch as t\n    t.allclose = t.is_tensor", {"patches-runtime"}),
+    "patch-a-local-alias": ("def f():\n    t = torch\n    t.allclose = t.is_tensor", {"patches-runtime"}),
+    "local-import-of-the-reference": ("def scaled_dot_product_attention(q, k, v, mask=None):\n"
+                                      "    import transformer_lib.attention as m\n    f = m.scaled_dot_product_attention\n"
+                                      "    return f(q, k, v, mask)", {"uses-reference"}),
+    "a-parameter-is-not-torch": ("def f(torch):\n    torch.allclose = 1", set()),
     "patch-torch": ("setattr(torch, 'allclose', lambda *a, **k: True)", {"patches-runtime"}),
     "patch-tensor-class": ("torch.Tensor.__eq__ = lambda a, b: True", {"patches-runtime"}),
     "tensor-subclass": ("class T(torch.Tensor):\n    @classmethod\n"

@@ -3,9 +3,10 @@
 Nothing runs but imports of the library, torch and a few standard modules (``_IMPORTABLE``); whatever cannot
 be known without running the code is ``UNKNOWN``. :class:`Names` resolves an expression as Python would:
 through imports and aliases (``import transformer_lib.attention as m``, ``f = m.x``), attribute chains,
-``getattr(m, "x")``, ``vars(m)["x"]``, ``importlib.import_module`` and ``__import__``; a name bound in a
-local scope (a parameter) shadows the notebook's. :func:`notebook_env` gives the names a sequence of cells
-binds. :mod:`transformer_lib.grade.static` reads what an exercise cell does with them.
+``getattr(m, "x")``, ``vars(m)["x"]``, ``importlib.import_module`` and ``__import__``. A function's own
+names (a parameter, ``t = torch``, ``import torch as t`` in its body) shadow the notebook's, and are resolved
+too. :func:`notebook_env` gives the names a sequence of cells binds. :mod:`transformer_lib.grade.static`
+reads what an exercise cell does with them.
 
 Example:
     >>> import transformer_lib.attention
@@ -22,6 +23,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+from collections import ChainMap
 from types import MappingProxyType, ModuleType
 
 __all__ = ["UNKNOWN", "Names", "import_name", "attribute", "parse", "bind", "notebook_env"]
@@ -59,14 +61,17 @@ class Names:
 
     def __init__(self, env: dict) -> None:
         self.env = env
-        self.local: list[set[str]] = []  # names bound in the functions being read: they shadow ``env``
+        self.local: list[dict] = []  # name -> object bound in each function being read, innermost last
+
+    def visible(self) -> ChainMap:
+        """Every name in scope, the innermost binding first."""
+        return ChainMap(*reversed(self.local), self.env)
 
     def resolve(self, node: ast.AST):
         """The object an expression names, or UNKNOWN; nothing is called but getattr/import."""
         if isinstance(node, ast.Name):
-            if any(node.id in scope for scope in self.local):
-                return UNKNOWN
-            return self.env[node.id] if node.id in self.env else getattr(builtins, node.id, UNKNOWN)
+            names = self.visible()
+            return names[node.id] if node.id in names else getattr(builtins, node.id, UNKNOWN)
         if isinstance(node, ast.Attribute):
             return attribute(self.resolve(node.value), node.attr)
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
+from collections import ChainMap
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 
@@ -91,7 +92,10 @@ class _Resolver(Names, ast.NodeVisitor):
         params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
         stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         declared = {name for n in ast.walk(node) if isinstance(n, ast.Global) for name in n.names}
-        self.local.append(params | (stored - declared))
+        own: dict = {}  # the body's imports and aliases (``t = torch``), resolved; any other local is unknown
+        bind(ast.Module(body=node.body, type_ignores=[]), ChainMap(own, self.visible()))
+        self.local.append({**dict.fromkeys(stored - declared, UNKNOWN),
+                           **{k: v for k, v in own.items() if k not in declared}, **dict.fromkeys(params, UNKNOWN)})
         for stmt in node.body:
             self.visit(stmt)
         self.local.pop()
@@ -100,7 +104,8 @@ class _Resolver(Names, ast.NodeVisitor):
 
     def visit_Lambda(self, node) -> None:
         a = node.args
-        self.local.append({x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x})
+        self.local.append(dict.fromkeys((x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                                         if x), UNKNOWN))
         self.generic_visit(node)
         self.local.pop()
 
