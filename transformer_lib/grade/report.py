@@ -107,10 +107,11 @@ def missing_rows(rows: list[Row], course: list, students: list[str]) -> list[Row
     """Rows for what was not handed in: a ``missing`` row (0 points) per exercise of every assignment that
     someone in the class handed in, for each of ``students`` who handed in no notebook of it."""
     handed = {(r.student, r.assignment) for r in rows if r.assignment}
+    owed = [a for a in course if a.name in {name for _, name in handed}]  # course order
     unreadable = {r.student for r in rows if r.status == "not graded"}
     out = []
     for student in students:
-        for a in (a for a in course if any(name == a.name for _, name in handed)):
+        for a in owed:
             if (student, a.name) not in handed:
                 why = "no notebook of this assignment was handed in" + (
                     " (or none that could be read: see the rows that were not graded)" if student in unreadable else "")

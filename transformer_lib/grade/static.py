@@ -52,6 +52,11 @@ class Findings:
         self.notes.append(f"line {line}: {text}")
 
 
+def _parameters(a: ast.arguments) -> set[str]:
+    """The names a function's or lambda's parameters bind."""
+    return {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
+
+
 class _Resolver(Names, ast.NodeVisitor):
     """Reads one cell: resolves its names (:class:`Names`) and records its findings."""
 
@@ -88,8 +93,7 @@ class _Resolver(Names, ast.NodeVisitor):
                               "functions (those the checks compare with, too) do with these tensors")
         for base in node.decorator_list:
             self.visit(base)
-        a = node.args
-        params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x is not None}
+        params = _parameters(node.args)
         stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         declared = {name for n in ast.walk(node) if isinstance(n, ast.Global) for name in n.names}
         own: dict = {}  # the body's imports and aliases (``t = torch``), resolved; any other local is unknown
@@ -103,9 +107,7 @@ class _Resolver(Names, ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Lambda(self, node) -> None:
-        a = node.args
-        self.local.append(dict.fromkeys((x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
-                                         if x), UNKNOWN))
+        self.local.append(dict.fromkeys(_parameters(node.args), UNKNOWN))
         self.generic_visit(node)
         self.local.pop()
 
