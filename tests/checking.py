@@ -1,4 +1,4 @@
-"""Helpers shared by the tests of the exercise checks (tests/test_checks*.py)."""
+"""Helpers shared by the tests: of the exercise checks (tests/test_checks*.py) and of the command lines."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ def passes(check, obj, capsys) -> list[str]:
     lines = capsys.readouterr().out.splitlines()
     assert lines and lines[-1].endswith("cases pass"), lines
     return lines
+
+
+def one_error_line(capsys, excinfo) -> str:
+    """The single stderr line of a command line that exited with code 2."""
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()

@@ -92,19 +92,11 @@ def _run(nb: nbformat.NotebookNode, cwd: Path) -> None:
 
     Raises nbclient's CellExecutionError at the first unexpected error.
     """
-    import ipykernel.kernelspec
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
-    class CurrentEnv(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            return self.kernel_spec_class(
-                resource_dir=ipykernel.kernelspec.RESOURCES, **ipykernel.kernelspec.get_kernel_dict()
-            )
+    from transformer_lib.grade.run import current_env_kernel
 
-    km = AsyncKernelManager(kernel_spec_manager=CurrentEnv(), kernel_name="current-env")
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=False)
+    client = NotebookClient(nb, km=current_env_kernel(), timeout=CELL_TIMEOUT, allow_errors=False)
     client.execute(cwd=str(cwd), stderr=subprocess.DEVNULL)
 
 
@@ -483,14 +475,9 @@ def test_command_line_check_on_fixture():
 # --------------------------------------------------------------------------- (g) nbgrader's own code
 
 
-def _nbgrader():
-    try:
-        import nbgrader  # noqa: F401
-    except ImportError:
-        pytest.skip("nbgrader is not installed: it is optional (pip install 'nbgrader>=0.9'); .ci/run installs it")
-    import nbgrader
-
-    return nbgrader
+def _nbgrader() -> None:
+    pytest.importorskip("nbgrader", reason="nbgrader is not installed: it is optional (pip install 'nbgrader>=0.9'); "
+                        ".ci/run installs it")
 
 
 def _annotated(solution_path: Path) -> nbformat.NotebookNode:
@@ -588,13 +575,10 @@ def test_nbgrader_releases_collects_and_autogrades_the_fixture(tmp_path):
     (course / "source" / "ps1" / FIXTURE.name).write_bytes(bn.notebook_bytes(_annotated(FIXTURE)))
     _nbgrader_command(course, "generate_assignment", "ps1")
     released = _read(course / "release" / "ps1" / FIXTURE.name)
-    assert not _differences_from_nbgrader(released, _student(FIXTURE_DST / FIXTURE.name))
+    shipped = _student(FIXTURE_DST / FIXTURE.name)
+    assert not _differences_from_nbgrader(released, shipped)
 
-    shipped, solution = _student(FIXTURE_DST / FIXTURE.name), _read(FIXTURE)
-    solved = copy.deepcopy(shipped)
-    for cell, original in zip(solved.cells, solution.cells):
-        if any(r.kind == "solution" for r in bn.parse_regions(original.source)[1]):
-            cell.source = bn.fill_in(cell.source, original.source, cell.cell_type)
+    solved = bn.fill_in_notebook(shipped, _read(FIXTURE))
     for student, nb in (("shipped", shipped), ("solved", solved)):
         (course / "submitted" / student / "ps1").mkdir(parents=True)
         nbformat.write(nb, str(course / "submitted" / student / "ps1" / FIXTURE.name))

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from checking import one_error_line
 
 from transformer_lib import evaluate, train, translate
 from transformer_lib.corpus import generate_pairs
@@ -37,14 +38,6 @@ def run(corpus, tmp_path_factory):
     trainer = train.main(["--out", str(out), "--corpus", str(corpus), *TRAIN_ARGS])
     assert trainer.step == 4
     return out
-
-
-def one_error_line(capsys, excinfo) -> str:
-    """The single stderr line of a command line that exited with code 2."""
-    assert excinfo.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err.strip()
 
 
 # -- train ----------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import nbformat
 import psutil
 import pytest
 import torch
+from checking import one_error_line
 
 from transformer_lib import checks, grade
 from transformer_lib.grade.notebook import load_course
@@ -132,12 +133,9 @@ def _submissions(folder: Path) -> None:
     mini.set_check(nb, "scaled_dot_product_attention", "print('scaled_dot_product_attention: all 7 cases pass')")
     mini.set_check(nb, "causal_mask", None)
     save(nb, "kate")
-    real = nbformat.read(str(ROOT / "notebooks" / "02_attention_from_scratch.ipynb"), as_version=4)
-    solution = nbformat.read(str(ROOT / "solutions" / "02_attention_from_scratch.ipynb"), as_version=4)
-    for cell, original in zip(real.cells, solution.cells):
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = mini.bn.fill_in(cell.source, original.source)
-    save(real, "olga", "03_scaled_dot_product_attention.ipynb")  # 02, under the name of 03
+    real, solution = (nbformat.read(str(ROOT / folder / "02_attention_from_scratch.ipynb"), as_version=4)
+                      for folder in ("notebooks", "solutions"))
+    save(mini.bn.fill_in_notebook(real, solution), "olga", "03_scaled_dot_product_attention.ipynb")  # 02 named 03
     (folder / "gina").mkdir()
     (folder / "gina" / "97.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "print(1)"', "utf-8")
     other = mini.student()
@@ -405,27 +403,20 @@ def test_me_prints_a_table_and_a_notebook_past_its_time_limit_is_stopped(course_
 # -- the command line's errors -------------------------------------------------------------------------------------
 
 
-def _one_error_line(capsys, excinfo) -> str:
-    assert excinfo.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err.strip()
-
-
-def test_a_missing_folder_exits_2_with_one_error_line(tmp_path, capsys):
+def test_a_missing_folder_exits_2_withone_error_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as excinfo:
         grade.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "grades.csv")])
-    assert _one_error_line(capsys, excinfo) == f"error: SUBMISSIONS_DIR {tmp_path / 'nowhere'} does not exist"
+    assert one_error_line(capsys, excinfo) == f"error: SUBMISSIONS_DIR {tmp_path / 'nowhere'} does not exist"
 
 
 def test_output_inside_the_submissions_is_refused(tmp_path, capsys):
     (tmp_path / "alice").mkdir()
     with pytest.raises(SystemExit) as excinfo:
         grade.main([str(tmp_path), "--out", str(tmp_path / "grades.csv")])
-    assert "inside SUBMISSIONS_DIR" in _one_error_line(capsys, excinfo)
+    assert "inside SUBMISSIONS_DIR" in one_error_line(capsys, excinfo)
     with pytest.raises(SystemExit) as excinfo:
         grade.main([str(tmp_path)])
-    assert "give --out grades.csv" in _one_error_line(capsys, excinfo)
+    assert "give --out grades.csv" in one_error_line(capsys, excinfo)
 
 
 def test_help_exits_0(capsys):

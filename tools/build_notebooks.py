@@ -171,6 +171,16 @@ def fill_in(student_source: str, solution_source: str, cell_type: str = "code") 
     return "\n".join(out)
 
 
+def fill_in_notebook(student: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of the student notebook `student` with every answer cell (nbgrader `solution`) filled in from the
+    matching cell of `solution`: the notebook of a student who did everything."""
+    nb = copy.deepcopy(student)
+    for cell, original in zip(nb.cells, solution.cells):
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = fill_in(cell.source, original.source, cell.cell_type)
+    return nb
+
+
 # --------------------------------------------------------------------------- cell roles
 
 

@@ -33,7 +33,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-__all__ = ["run_job", "set_limits", "MAX_CELL_OUTPUT", "MAX_RUNS", "TIMEOUT"]
+__all__ = ["run_job", "set_limits", "current_env_kernel", "MAX_CELL_OUTPUT", "MAX_RUNS", "TIMEOUT"]
 
 MAX_RUNS = 4
 MAX_CELL_OUTPUT = 20_000  # characters of printed text kept per cell
@@ -84,7 +84,7 @@ class _Client(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def _kernel_manager():
+def current_env_kernel():
     """A kernel in this very Python (like nbval's --nbval-current-env), whatever kernel the notebook names."""
     import ipykernel.kernelspec
     from jupyter_client.kernelspec import KernelSpecManager
@@ -128,7 +128,7 @@ async def _run_once(cells: list, job: dict, result: dict, out: Path) -> tuple[in
     """Run ``cells`` in a fresh kernel; return (index, reason) of the cell that stopped it, or None."""
     nb = nbformat.v4.new_notebook(cells=cells)
     env = {**os.environ, **job.get("env", {})}
-    client = _Client(nb, km=_kernel_manager(), timeout=job["cell_timeout"], allow_errors=True, iopub_timeout=2,
+    client = _Client(nb, km=current_env_kernel(), timeout=job["cell_timeout"], allow_errors=True, iopub_timeout=2,
                      store_widget_state=False, record_timing=False, startup_timeout=120, shutdown_kernel="immediate")
     async with client.async_setup_kernel(cwd=job["cwd"], env=env, stderr=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, cleanup_kc=True):
