@@ -98,7 +98,7 @@ def test_need_weights_false_keeps_no_weights_and_is_validated():
     assert mha.last_weights is not None
     mha(x, x, x, need_weights=False)
     assert mha.last_weights is None  # not the stale weights of an earlier call
-    with pytest.raises(TypeError, match="need_weights must be True or False; got 'no'"):
+    with pytest.raises(TypeError, match="need_weights must be True or False; got str 'no'"):
         mha(x, x, x, need_weights="no")
     with pytest.raises(TypeError, match="keep_weights must be None, True or False"):
         MultiHeadAttention(D, H, keep_weights="eval")

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ._validation import _shape, check_device, check_positive_int, check_token_ids, door
+from ._validation import _shape, check_bool, check_device, check_positive_int, check_token_ids, door
 from .cache import IncrementalDecoder, uses_library_decode
 from .masks import causal_mask
 from .model import Transformer
@@ -61,8 +61,7 @@ def _check_decode_args(model: Transformer, src: torch.Tensor, max_len: int, bos_
         raise ValueError(f"max_len must be <= config.max_len = {c.max_len}; got {max_len}")
     _check_id(bos_id, "bos_id", c.tgt_vocab_size)
     _check_id(eos_id, "eos_id", c.tgt_vocab_size)
-    if not isinstance(use_cache, bool):
-        raise TypeError(f"use_cache must be True or False; got {type(use_cache).__name__} {use_cache!r}")
+    check_bool(use_cache, "use_cache")
 
 
 def _check_beam_args(model, src, max_len, bos_id, eos_id, beam_size=4, length_penalty=0.6, use_cache=True) -> None:

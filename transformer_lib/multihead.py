@@ -101,8 +101,7 @@ def _check_mha_args(module: "MultiHeadAttention", query, key, value, mask=None, 
         )
     validate_mask(mask, (query.shape[0], module.n_heads, query.shape[1], key.shape[1]))
     check_device(module.q_proj.weight.device, "the module's parameters", query=query, key=key, value=value, mask=mask)
-    if not isinstance(need_weights, bool):
-        raise TypeError(f"need_weights must be True or False; got {need_weights!r}")
+    check_bool(need_weights, "need_weights")
 
 
 class MultiHeadAttention(nn.Module):

@@ -137,9 +137,12 @@ class Trainer:
         if epochs is None and max_steps is None and time_limit is None:
             raise ValueError("give epochs, max_steps or time_limit (else training never stops)")
         s, pad = self.settings, self.model.config.pad_id
-        whole = int(epochs or 0)  # the batch count varies a little from epoch to epoch: count each epoch's own
-        counts = [len(self._batches(e)) for e in range(whole + 1)]
-        by_epochs = sum(counts[:whole]) + math.ceil((epochs - whole) * counts[whole]) if epochs is not None else 10**12
+        by_epochs = 10**12
+        if epochs is not None:  # the batch count varies a little from epoch to epoch: count each epoch's own
+            whole = int(epochs)
+            by_epochs = sum(len(self._batches(e)) for e in range(whole))
+            if epochs > whole:
+                by_epochs += math.ceil((epochs - whole) * len(self._batches(whole)))
         goal = min(10**12 if max_steps is None else max_steps, by_epochs)
         bar = tqdm(total=None if goal == 10**12 else goal, initial=self.step, disable=not self.progress or self.rank > 0,
                    desc="training", unit="step")
