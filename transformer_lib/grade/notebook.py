@@ -22,6 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from .names import parse
+
 __all__ = ["NotGraded", "Exercise", "Assignment", "Plan", "load_course", "read_notebook", "identify", "build_plan",
            "cell_digest", "MAX_NOTEBOOK_BYTES"]
 
@@ -153,12 +155,9 @@ def cell_digest(cell) -> str:
 
 def import_lines(source: str) -> list[str]:
     """The top-level import statements of a cell, one line each (IPython magics ignored)."""
-    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []
-    return [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    tree = parse(source)
+    return [] if tree is None else [ast.unparse(node) for node in tree.body
+                                    if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
 def _argument_names(source: str) -> list[str]:
