@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ import torch
 from checking import one_error_line
 
 from transformer_lib import checks, grade
+from transformer_lib.data import sha256_file
 from transformer_lib.grade.notebook import load_course
 from transformer_lib.grade.references import REFERENCES, resolve_path
 from transformer_lib.grade.report import COLUMNS
@@ -147,8 +147,7 @@ def _submissions(folder: Path) -> None:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +267,7 @@ def test_monkeypatching_does_not_fool_the_checks(graded, student):
             assert row["status"] == "failed" and expected[exercise] in row["message"], row
 
 
-def test_the_attacks_work_without_the_grader(tmp_path):
+def test_the_attacks_work_without_the_grader():
     """Run as a plain script (what `Run All` or nbval would do), every attack makes its wrong answer pass."""
     program = ("import json, sys\nns = {}\nfor source in json.loads(sys.argv[1]):\n"
                "    exec(source, ns)  # a failing check would raise here\n")
@@ -296,7 +295,7 @@ def test_a_huge_output_is_cut_as_it_arrives(tmp_path):
     for i, cell in enumerate(cells):
         cell.metadata["grading"] = {"role": "pristine"}
     nbformat.write(nbformat.v4.new_notebook(cells=cells), str(tmp_path / "graded.ipynb"))
-    job = {"notebook": str(tmp_path / "graded.ipynb"), "cwd": str(tmp_path), "cell_timeout": 60, "env": {}}
+    job = {"notebook": str(tmp_path / "graded.ipynb"), "cwd": str(tmp_path), "cell_timeout": 60}
     result = asyncio.run(run_job(job))
     printed = result["records"]["0"]["stdout"]
     assert printed.startswith("x" * MAX_CELL_OUTPUT) and printed.endswith("[... output cut by the grader ...]\n")

@@ -42,10 +42,11 @@ from pathlib import Path
 import nbformat
 
 from . import guard as _grade_guard
+from .names import bind, parse
 from .notebook import NotGraded, build_plan, identify, load_course, read_notebook
 from .report import (COLUMNS, Row, file_name, mark_duplicates, markdown_report, missing_rows, rows_for, terminal_table,
                      write_csv)
-from .static import analyse, notebook_env
+from .static import analyse
 
 __all__ = ["main", "find_submissions", "find_students", "grade_submission", "COLUMNS", "PACKAGE_DIR", "COURSE_DIR"]
 
@@ -83,18 +84,18 @@ def course_digest(course_dir: Path) -> str:
 
 def _findings(plan) -> dict:
     """Static analysis of each exercise cell, in notebook order (earlier exercises' names are in scope)."""
-    findings, sources = {}, []
+    findings, env = {}, {}  # env: the names the cells so far bind
     exercises = {e.exercise_cell: e for e in plan.assignment.exercises}
     for i, cell in enumerate(plan.assignment.nb.cells):
         if cell.cell_type != "code":
             continue
+        sources = [cell.source]
         if i in exercises:
             e = exercises[i]
-            mine = plan.student_cells.get(e.grade_id) or []
-            findings[e.check_id] = analyse("\n\n".join(mine), e.check, notebook_env(sources))
-            sources += mine
-        else:
-            sources.append(cell.source)
+            sources = plan.student_cells.get(e.grade_id) or []
+            findings[e.check_id] = analyse("\n\n".join(sources), e.check, env)
+        for tree in filter(None, map(parse, sources)):
+            bind(tree, env)
     return findings
 
 
@@ -133,8 +134,9 @@ def _kernel_env(workdir: Path, threads: int) -> dict[str, str]:
     }
 
 
-def _run_worker(workdir: Path, job: dict, wall_limit: float) -> tuple[dict, bool, str]:
-    """Run grade/run.py on ``job``; return (its result, whether it ran out of time, its last stderr line)."""
+def _run_worker(workdir: Path, job: dict, env: dict[str, str], wall_limit: float) -> tuple[dict, bool, str]:
+    """Run grade/run.py on ``job`` with ``env`` on top of the grader's environment (its kernel inherits it);
+    return (its result, whether it ran out of time, its last stderr line)."""
     (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     # Run the file, not `-m transformer_lib.grade.run`: importing the package would import torch for nothing.
     command = [sys.executable, "-c", f"import runpy; runpy.run_path({str(PACKAGE_DIR / 'grade' / 'run.py')!r}, "
@@ -142,7 +144,7 @@ def _run_worker(workdir: Path, job: dict, wall_limit: float) -> tuple[dict, bool
     with open(workdir / "worker.log", "wb") as log:
         proc = subprocess.Popen(command,
                                 cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env={**os.environ, **job["env"]})
+                                start_new_session=True, env={**os.environ, **env})
         try:
             proc.wait(timeout=wall_limit)
             timed_out = False
@@ -163,18 +165,19 @@ def grade_submission(student: str, name: str, path: Path, course: list, options:
         copy = workdir / "submission.ipynb"
         shutil.copyfile(path, copy)  # the kernel never sees the submissions folder
         try:
-            assignment = identify(read_notebook(copy), course)
+            submission = read_notebook(copy)
+            assignment = identify(submission, course)
         except NotGraded as why:
             return [Row(student, name, "", "", "not graded", 0, 0, str(why))], [], False
-        plan = build_plan(assignment, read_notebook(copy), stem=path.stem, guard_path=_grade_guard.__file__,
+        plan = build_plan(assignment, submission, stem=path.stem, guard_path=_grade_guard.__file__,
                           package_dir=str(PACKAGE_DIR))
         findings = _findings(plan)
         nbformat.write(plan.nb, str(workdir / "graded.ipynb"))
         threads = max(1, (os.cpu_count() or 1) // options.jobs)
         env = _kernel_env(workdir, threads)
         job = {"notebook": str(workdir / "graded.ipynb"), "cwd": str(workdir), "cell_timeout": options.timeout_cell,
-               "memory_mb": options.memory_mb, "cpu_seconds": options.timeout_notebook * threads + 30, "env": env}
-        result, timed_out, last = _run_worker(workdir, job, options.timeout_notebook)
+               "memory_mb": options.memory_mb, "cpu_seconds": options.timeout_notebook * threads + 30}
+        result, timed_out, last = _run_worker(workdir, job, env, options.timeout_notebook)
         if not result and not timed_out:
             message = f"the grader could not run this notebook: {last[:200]}"
             return [Row(student, name, assignment.name, e.check_id, "error", 0, e.points, message)
@@ -221,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list:
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list, list]:
     if not args.submissions.exists():
         parser.exit(2, f"error: SUBMISSIONS_DIR {args.submissions} does not exist\n")
     if not args.me and args.out is None:
@@ -235,16 +238,16 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> li
     course = load_course(args.course)
     if not course:
         parser.exit(2, f"error: {args.course} holds no notebook with graded exercises\n")
-    if not find_submissions(args.submissions):
+    submissions = find_submissions(args.submissions)
+    if not submissions:
         parser.exit(2, f"error: no .ipynb file in {args.submissions}\n")
-    return course
+    return course, submissions
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    course = _check_args(parser, args)
-    submissions = find_submissions(args.submissions)
+    course, submissions = _check_args(parser, args)
     if args.me:  # a student's own notebooks/ holds 00_setup too, which has nothing to grade
         no_exercises = {p.name for p in args.course.glob("*.ipynb")} - {f"{a.name}.ipynb" for a in course}
         submissions = [s for s in submissions if s[2].name not in no_exercises] or submissions

@@ -107,11 +107,12 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise NotGraded(f"the file is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook "
                         "may have (clear its outputs and hand it in again)")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
+        json.loads(text)  # to say so when it is not JSON at all
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise NotGraded(f"not a notebook: the file is not valid JSON ({str(err).splitlines()[0][:120]})") from None
     try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
+        nb = nbformat.reads(text, as_version=4)
         cells = [c for c in nb.cells if isinstance(c.get("source"), str)]
     except Exception as err:  # noqa: BLE001 - any malformed structure
         raise NotGraded(f"not a notebook: {type(err).__name__}: {str(err).splitlines()[0][:120]}") from None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -127,10 +126,9 @@ def _exit_reason(km) -> str:
 async def _run_once(cells: list, job: dict, result: dict, out: Path) -> tuple[int, str] | None:
     """Run ``cells`` in a fresh kernel; return (index, reason) of the cell that stopped it, or None."""
     nb = nbformat.v4.new_notebook(cells=cells)
-    env = {**os.environ, **job.get("env", {})}
     client = _Client(nb, km=current_env_kernel(), timeout=job["cell_timeout"], allow_errors=True, iopub_timeout=2,
                      store_widget_state=False, record_timing=False, startup_timeout=120, shutdown_kernel="immediate")
-    async with client.async_setup_kernel(cwd=job["cwd"], env=env, stderr=subprocess.DEVNULL,
+    async with client.async_setup_kernel(cwd=job["cwd"], stderr=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, cleanup_kc=True):
         for index, cell in enumerate(cells):
             try:
@@ -162,11 +160,10 @@ async def run_job(job: dict) -> dict:
     cells = nbformat.read(job["notebook"], as_version=4).cells
     for i, cell in enumerate(cells):
         cell.metadata["grading"]["key"] = str(i)  # records are keyed by position in the full notebook
-    result: dict = {"records": {}, "deaths": [], "runs": 0, "finished": False, "refused": job.get("refused", [])}
+    result: dict = {"records": {}, "deaths": [], "finished": False, "refused": job.get("refused", [])}
     dead: set[str] = set()
     skipped: set[str] = set()
     for _ in range(MAX_RUNS):
-        result["runs"] += 1
         todo = []
         for cell in cells:
             info = cell.metadata["grading"]
